@@ -1,0 +1,73 @@
+"""Pieces the algorithm factories share: optimizer, spectrum diagnostics, metric plumbing.
+
+Shape legend: ``N`` samples in a batch, ``A`` actions.
+"""
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl_policy.config import BaseConfig
+
+
+def make_optimizer(cfg: BaseConfig, gradient_steps_per_iteration: int) -> optax.GradientTransformation:
+    """Adam with optional global-norm clipping and per-iteration linear LR annealing.
+
+    The annealing matches purejaxrl: lr · (1 − ⌊count / steps_per_iter⌋ / num_iterations), so the
+    rate is constant within an iteration and reaches 0 after the last one.
+    """
+    if cfg.anneal_lr:
+        n_iter = max(1, cfg.num_iterations)
+
+        def lr(count):
+            return cfg.learning_rate * (1.0 - (count // gradient_steps_per_iteration) / n_iter)
+    else:
+        lr = cfg.learning_rate
+    adam = optax.adam(lr, eps=cfg.adam_eps)
+    if cfg.max_grad_norm is None:
+        return adam
+    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
+
+
+def ratio_diagnostics(rho: jax.Array, clip_low: float, clip_high: float) -> dict[str, jax.Array]:
+    """Importance-ratio statistics of ``rho`` [N] (π_learner / μ_behaviour).
+
+    ``ess`` is Kish's effective sample size (Σρ)² / (N Σρ²) as a fraction of N: 1 when every
+    weight is equal (on-policy), → 1/N when one sample carries all the weight.
+    """
+    rho = jax.lax.stop_gradient(rho)
+    n = rho.size
+    return {
+        "ratio_mean": rho.mean(),
+        "ratio_max": rho.max(),
+        "ratio_clip_frac": jnp.mean((rho < clip_low) | (rho > clip_high)),
+        "ess": jnp.square(rho.sum()) / (n * jnp.square(rho).sum() + 1e-12),
+    }
+
+
+def age_diagnostics(grad_steps: jax.Array, version: jax.Array) -> dict[str, jax.Array]:
+    """Data age in gradient steps: learner's step count minus that of the params that acted."""
+    age = (grad_steps - version).astype(jnp.float32)
+    return {"data_age": age.mean(), "data_age_max": age.max()}
+
+
+def nan_like(tree):
+    """A pytree of NaNs (floats) or zeros (ints) with the shapes and dtypes of ``tree``."""
+    def fill(x):
+        if jnp.issubdtype(x.dtype, jnp.floating):
+            return jnp.full(x.shape, jnp.nan, x.dtype)
+        return jnp.zeros(x.shape, x.dtype)
+    return jax.tree.map(fill, tree)
+
+
+def mean_metrics(stacked: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """Average per-gradient-step metrics ``[G]`` into scalars (max for ``*_max``)."""
+    return {k: (v.max() if k.endswith("_max") else v.mean()) for k, v in stacked.items()}
+
+
+def sample_categorical(key, logits):
+    """Sample from Categorical(logits) ``[E, A] -> [E]`` and its log-prob ``[E]``."""
+    action = jax.random.categorical(key, logits)
+    logp = jax.nn.log_softmax(logits)
+    return action, jnp.take_along_axis(logp, action[..., None], -1)[..., 0]

@@ -1,0 +1,405 @@
+"""Frozen, validated configs: one dataclass per algorithm over a shared base.
+
+Every field is a command-line flag with the same name (``num_envs`` ↔ ``--num-envs``).
+Construction validates every field at once and raises one ``ValueError`` that names each bad
+field, its value and the rule — before anything is traced or compiled.
+
+Units: ``*_timesteps`` / ``*_interval`` / ``learning_starts`` count env steps summed over all
+parallel envs of one seed (the convention of purejaxrl and CleanRL); an *iteration* collects
+``num_envs × num_steps`` env steps and then learns.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+from jaxrl_policy.envs.adapter import env_spec, unknown_env_message
+
+Activation = Literal["tanh", "relu", "gelu", "silu"]
+Torso = Literal["auto", "mlp", "cnn"]
+
+
+class ConfigError(ValueError):
+    """A config failed validation; ``problems`` lists ``(field, value, rule)``."""
+
+    def __init__(self, problems: list[tuple[str, Any, str]], algo: str):
+        self.problems = problems
+        lines = [f"  {name} = {value!r}: {rule}" for name, value, rule in problems]
+        super().__init__(f"invalid {algo} config ({len(problems)} problem(s)):\n" + "\n".join(lines))
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Fields every algorithm shares."""
+
+    env_id: str = "CartPole-v1"
+    """gymnax environment id (or a ``Probe-*`` id used by tests)."""
+    seed: int = 0
+    """base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
+    num_envs: int = 4
+    """parallel environments per seed (E)."""
+    num_steps: int = 128
+    """env steps per environment per iteration (T, the unroll length)."""
+    total_timesteps: int = 500_000
+    """env-step budget per seed, summed over envs; rounded down to whole iterations."""
+    learning_rate: float = 2.5e-4
+    """Adam step size (initial value when annealed)."""
+    anneal_lr: bool = True
+    """linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
+    adam_eps: float = 1e-5
+    """Adam epsilon."""
+    max_grad_norm: float | None = 0.5
+    """clip the global gradient norm to this value; None disables clipping."""
+    gamma: float = 0.99
+    """discount factor γ in [0, 1]."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """widths of the torso's dense layers."""
+    activation: Activation = "tanh"
+    """torso activation."""
+    orthogonal_init: bool = True
+    """orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
+    torso: Torso = "auto"
+    """network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
+    num_chunks: int = 20
+    """host-visible chunks the run is split into (progress lines, log rows); rounded to a divisor of the iteration count."""
+
+    algo: ClassVar[str] = "base"
+
+    # ---- derived quantities -------------------------------------------------------------
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // self.steps_per_iteration
+
+    @property
+    def iterations_per_chunk(self) -> int:
+        n = max(1, self.num_iterations)
+        want = max(1, min(self.num_chunks, n))
+        # The largest divisor of n that gives at most `want` chunks... at least `want` if possible:
+        # choose the divisor d of n closest to n / want so chunks are equal (static shapes).
+        divisors = [d for d in range(1, n + 1) if n % d == 0]
+        target = n / want
+        return min(divisors, key=lambda d: (abs(d - target), d))
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["algo"] = self.algo
+        return d
+
+    # ---- validation ---------------------------------------------------------------------
+    def _problems(self) -> list[tuple[str, Any, str]]:
+        p: list[tuple[str, Any, str]] = []
+
+        def check(name, ok, rule):
+            if not ok:
+                p.append((name, getattr(self, name), rule))
+
+        def finite_pos(name):
+            v = getattr(self, name)
+            check(name, isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+                  "must be a finite number > 0")
+
+        def unit(name, lo_open=False):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (0 < v <= 1 if lo_open else 0 <= v <= 1)
+            check(name, ok, "must be in (0, 1]" if lo_open else "must be in [0, 1]")
+
+        def pos_int(name, minimum=1):
+            v = getattr(self, name)
+            check(name, isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+                  f"must be an integer >= {minimum}")
+
+        msg = unknown_env_message(self.env_id) if isinstance(self.env_id, str) else "must be a string"
+        check("env_id", msg is None, msg or "")
+        pos_int("seed", 0)
+        pos_int("num_envs")
+        pos_int("num_steps")
+        pos_int("total_timesteps")
+        pos_int("num_chunks")
+        finite_pos("learning_rate")
+        finite_pos("adam_eps")
+        if self.max_grad_norm is not None:
+            finite_pos("max_grad_norm")
+        unit("gamma")
+        check("hidden_sizes", isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) > 0
+              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
+              "must be a non-empty tuple of positive integers")
+        check("activation", self.activation in ("tanh", "relu", "gelu", "silu"), "must be tanh, relu, gelu or silu")
+        check("torso", self.torso in ("auto", "mlp", "cnn"), "must be auto, mlp or cnn")
+        if not p:
+            check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
+                  f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
+        if msg is None:
+            spec = env_spec(self.env_id)
+            check("env_id", spec.num_actions is not None,
+                  f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one")
+            if self.torso == "cnn":
+                check("torso", len(spec.obs_shape) == 3, f"cnn needs [H, W, C] observations; got {spec.obs_shape}")
+        return p
+
+    def __post_init__(self):
+        problems = self._problems()
+        if problems:
+            raise ConfigError(problems, self.algo)
+
+
+@dataclass(frozen=True)
+class PPOConfig(BaseConfig):
+    """PPO (Schulman et al. 2017) with GAE; defaults equal purejaxrl's ppo.py for CartPole-v1."""
+
+    gae_lambda: float = 0.95
+    """GAE λ in [0, 1]."""
+    num_epochs: int = 4
+    """passes over each collected batch."""
+    num_minibatches: int = 4
+    """minibatches per epoch; must divide num_envs × num_steps."""
+    clip_eps: float = 0.2
+    """ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """value-loss coefficient."""
+    clip_value_loss: bool = True
+    """clip the value prediction around the old value by clip_eps (as purejaxrl)."""
+    normalize_advantages: bool = True
+    """standardise advantages per minibatch."""
+    share_torso: bool = False
+    """one torso for policy and value (purejaxrl uses two)."""
+
+    algo: ClassVar[str] = "ppo"
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        for name in ("gae_lambda",):
+            if not (isinstance(g(name), (int, float)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        for name in ("num_epochs", "num_minibatches"):
+            if not (isinstance(g(name), int) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if not (isinstance(self.clip_eps, (int, float)) and math.isfinite(self.clip_eps) and self.clip_eps > 0):
+            p.append(("clip_eps", self.clip_eps, "must be a finite number > 0"))
+        for name in ("ent_coef", "vf_coef"):
+            if not (isinstance(g(name), (int, float)) and math.isfinite(g(name)) and g(name) >= 0):
+                p.append((name, g(name), "must be a finite number >= 0"))
+        if isinstance(self.num_minibatches, int) and self.num_minibatches >= 1 and isinstance(self.num_envs, int) \
+                and isinstance(self.num_steps, int):
+            batch = self.num_envs * self.num_steps
+            if batch % self.num_minibatches:
+                p.append(("num_minibatches", self.num_minibatches,
+                          f"must divide the batch num_envs × num_steps = {batch}"))
+            elif self.normalize_advantages and batch // self.num_minibatches < 2:
+                p.append(("normalize_advantages", True, "needs minibatches of at least 2 samples"))
+        return p
+
+
+@dataclass(frozen=True)
+class DQNConfig(BaseConfig):
+    """DQN (Mnih et al. 2015), optional double Q (van Hasselt et al. 2016).
+
+    Defaults equal purejaxrl's dqn.py on CartPole-v1 so the two can be timed one to one.
+    """
+
+    num_envs: int = 10
+    num_steps: int = 1
+    learning_rate: float = 2.5e-4
+    anneal_lr: bool = False
+    adam_eps: float = 1e-8
+    max_grad_norm: float | None = None
+    hidden_sizes: tuple[int, ...] = (120, 84)
+    activation: Activation = "relu"
+    orthogonal_init: bool = False
+    buffer_size: int = 10_000
+    """replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
+    batch_size: int = 128
+    """transitions per gradient step."""
+    replay_ratio: float = 0.1
+    """gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
+    learning_starts: int = 10_000
+    """env steps collected before the first gradient step."""
+    target_update_interval: int = 500
+    """env steps between target-network updates."""
+    tau: float = 1.0
+    """target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
+    eps_start: float = 1.0
+    """ε-greedy ε at the start."""
+    eps_end: float = 0.05
+    """ε-greedy ε after the decay."""
+    eps_decay_fraction: float = 0.5
+    """fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
+    double_q: bool = False
+    """select the bootstrap action with the online network (double DQN)."""
+    loss: Literal["squared", "huber"] = "squared"
+    """TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber (δ = 1)."""
+
+    algo: ClassVar[str] = "dqn"
+
+    @property
+    def buffer_unrolls(self) -> int:
+        return max(1, self.buffer_size // self.steps_per_iteration)
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return int(round(self.replay_ratio * self.steps_per_iteration))
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        for name in ("buffer_size", "batch_size", "target_update_interval"):
+            if not (isinstance(g(name), int) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if not (isinstance(self.learning_starts, int) and self.learning_starts >= 0):
+            p.append(("learning_starts", self.learning_starts, "must be an integer >= 0"))
+        elif isinstance(self.total_timesteps, int) and self.learning_starts >= self.total_timesteps:
+            p.append(("learning_starts", self.learning_starts, f"must be < total_timesteps = {self.total_timesteps}"))
+        if not (isinstance(self.tau, (int, float)) and 0 < self.tau <= 1):
+            p.append(("tau", self.tau, "must be in (0, 1]"))
+        for name in ("eps_start", "eps_end", "eps_decay_fraction"):
+            if not (isinstance(g(name), (int, float)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        if self.loss not in ("squared", "huber"):
+            p.append(("loss", self.loss, "must be squared or huber"))
+        if isinstance(self.num_envs, int) and isinstance(self.num_steps, int) and self.num_envs > 0 < self.num_steps:
+            spi = self.steps_per_iteration
+            if isinstance(self.buffer_size, int) and self.buffer_size < spi:
+                p.append(("buffer_size", self.buffer_size, f"must hold one iteration: >= num_envs × num_steps = {spi}"))
+            elif isinstance(self.batch_size, int) and isinstance(self.buffer_size, int) \
+                    and self.batch_size > self.buffer_unrolls * spi:
+                p.append(("batch_size", self.batch_size, f"must be <= buffer_size = {self.buffer_unrolls * spi}"))
+            r = self.replay_ratio * spi if isinstance(self.replay_ratio, (int, float)) else float("nan")
+            if not (math.isfinite(r) and r >= 1 - 1e-9 and abs(r - round(r)) < 1e-6):
+                p.append(("replay_ratio", self.replay_ratio,
+                          f"× num_envs × num_steps (= {spi}) must be a whole number >= 1 of gradient steps per iteration"))
+        return p
+
+
+@dataclass(frozen=True)
+class VTraceConfig(BaseConfig):
+    """IMPALA-style actor-critic with V-trace targets (Espeholt et al. 2018).
+
+    ``policy_lag`` = 0, ``replay_capacity`` = 1, ``replay_ratio`` = 1 is on-policy A2C with GAE-like
+    λ-returns; raising any of them moves along the spectrum towards off-policy learning.
+    """
+
+    num_envs: int = 16
+    num_steps: int = 32
+    learning_rate: float = 5e-4
+    gae_lambda: float = 0.95
+    """λ of the V-trace trace (c_t = λ min(c̄, ρ_t)); with ρ = 1 the targets equal GAE(λ)."""
+    clip_rho_threshold: float = 1.0
+    """ρ̄: truncation of the importance weight in the value target."""
+    clip_pg_rho_threshold: float = 1.0
+    """ρ̄ of the policy-gradient advantage."""
+    clip_c_threshold: float = 1.0
+    """c̄: truncation of the trace coefficients."""
+    ent_coef: float = 0.01
+    """entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """value-loss coefficient."""
+    policy_lag: int = 0
+    """acting parameters are this many gradient steps older than the learner's (L)."""
+    replay_capacity: int = 1
+    """unrolls kept (K); 1 = only the latest."""
+    replay_ratio: int = 1
+    """gradient steps per iteration; the first uses the newest unroll, the rest uniform draws from the K kept."""
+    num_minibatches: int = 1
+    """minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
+    normalize_advantages: bool = False
+    """standardise the policy-gradient advantages per minibatch."""
+    share_torso: bool = False
+    """one torso for policy and value."""
+
+    algo: ClassVar[str] = "vtrace"
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return self.replay_ratio * self.num_minibatches
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        if not (isinstance(self.gae_lambda, (int, float)) and 0 <= self.gae_lambda <= 1):
+            p.append(("gae_lambda", self.gae_lambda, "must be in [0, 1]"))
+        for name in ("clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold"):
+            if not (isinstance(g(name), (int, float)) and g(name) > 0):
+                p.append((name, g(name), "must be > 0 (use a large value to disable)"))
+        for name in ("ent_coef", "vf_coef"):
+            if not (isinstance(g(name), (int, float)) and math.isfinite(g(name)) and g(name) >= 0):
+                p.append((name, g(name), "must be a finite number >= 0"))
+        if not (isinstance(self.policy_lag, int) and self.policy_lag >= 0):
+            p.append(("policy_lag", self.policy_lag, "must be an integer >= 0"))
+        for name in ("replay_capacity", "replay_ratio", "num_minibatches"):
+            if not (isinstance(g(name), int) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if isinstance(self.num_minibatches, int) and self.num_minibatches >= 1 and isinstance(self.num_envs, int) \
+                and self.num_envs % self.num_minibatches:
+            p.append(("num_minibatches", self.num_minibatches, f"must divide num_envs = {self.num_envs}"))
+        return p
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "vtrace": VTraceConfig}
+
+
+def config_class(algo: str) -> type[BaseConfig]:
+    if algo not in CONFIGS:
+        close = difflib.get_close_matches(algo, CONFIGS, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"algo = {algo!r}: must be one of {', '.join(CONFIGS)}{hint}")
+    return CONFIGS[algo]
+
+
+def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseConfig:
+    """Frozen, validated config for ``algo`` on ``env_id`` with ``overrides`` applied.
+
+    Unknown override names raise a ``ValueError`` suggesting the closest field names. Environment-
+    specific defaults (e.g. MinAtar sizes) are applied before the overrides.
+    """
+    cls = config_class(algo)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in overrides if k not in names]
+    if unknown:
+        lines = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, names, n=2)
+            lines.append(f"  {k}: not a {algo} config field" + (f"; did you mean {' or '.join(close)}?" if close else ""))
+        raise ValueError(f"unknown {algo} config field(s):\n" + "\n".join(lines))
+    if "hidden_sizes" in overrides and isinstance(overrides["hidden_sizes"], list):
+        overrides["hidden_sizes"] = tuple(overrides["hidden_sizes"])
+    base = dict(env_defaults(algo, env_id))
+    base.update(overrides)
+    return cls(env_id=env_id, **base)
+
+
+def env_defaults(algo: str, env_id: str) -> dict[str, Any]:
+    """Per-environment defaults. MinAtar: image observations, longer runs, ReLU."""
+    if env_id.endswith("-MinAtar"):
+        d: dict[str, Any] = {"activation": "relu", "total_timesteps": 10_000_000}
+        if algo == "dqn":
+            d.update(buffer_size=100_000, learning_starts=10_000, hidden_sizes=(128,))
+        else:
+            d.update(num_envs=64, hidden_sizes=(256,))
+        return d
+    return {}
+
+
+def config_from_dict(d: dict[str, Any]) -> BaseConfig:
+    """Inverse of ``to_dict`` (for config.json)."""
+    d = dict(d)
+    algo = d.pop("algo")
+    if "hidden_sizes" in d:
+        d["hidden_sizes"] = tuple(d["hidden_sizes"])
+    return config_class(algo)(**d)
+
+
+__all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "ConfigError", "default_config",
+           "config_class", "config_from_dict", "CONFIGS", "field"]

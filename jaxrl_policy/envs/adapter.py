@@ -1,0 +1,127 @@
+"""gymnax → pure batched ``reset`` / ``step`` over E environments.
+
+Shape legend: ``E`` envs, ``O...`` observation shape.
+
+gymnax 1.0 already auto-resets inside ``step`` and returns six values
+``obs, state, reward, terminated, truncated, info`` with the pre-reset observation in
+``info["final_observation"]``. This adapter keeps ``terminated`` (the MDP ended: bootstrap with
+0) apart from ``truncated`` (a time limit cut it: bootstrap from V(final observation)), exposes
+the true next observation of every transition as ``next_obs``, casts observations to float32,
+and tracks the undiscounted return and length of the episode in flight.
+"""
+from __future__ import annotations
+
+import difflib
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl_policy.envs.probes import PROBES
+
+
+class EnvSpec(NamedTuple):
+    """Static facts about an environment."""
+
+    env_id: str
+    obs_shape: tuple[int, ...]
+    num_actions: int | None  # None for continuous action spaces
+    max_episode_steps: int | None
+
+
+class EnvState(NamedTuple):
+    """State of E environments. Fields are ``[E, ...]``."""
+
+    inner: Any  # gymnax env state, batched over E
+    obs: jax.Array  # [E, O...] observation the agent acts on (after auto-reset)
+    episode_return: jax.Array  # [E] float32, undiscounted return of the episode in flight
+    episode_length: jax.Array  # [E] int32
+
+
+class StepOutput(NamedTuple):
+    """What one batched step returns besides the new state. Fields are ``[E, ...]``."""
+
+    next_obs: jax.Array  # [E, O...] true next observation (pre-reset where the episode ended)
+    reward: jax.Array  # [E] float32
+    terminated: jax.Array  # [E] bool: the MDP reached a terminal state
+    truncated: jax.Array  # [E] bool: cut by a time limit (and not terminated)
+    episode_return: jax.Array  # [E] float32: return of the episode that ended here, else 0
+    episode_length: jax.Array  # [E] int32: length of the episode that ended here, else 0
+
+
+class VecEnv(NamedTuple):
+    """Pure batched environment: ``reset(key) -> EnvState``, ``step(key, state, action)``."""
+
+    spec: EnvSpec
+    reset: Callable[[jax.Array], EnvState]
+    step: Callable[[jax.Array, EnvState, jax.Array], tuple[EnvState, StepOutput]]
+
+
+def registered_env_ids() -> list[str]:
+    import gymnax
+
+    return list(gymnax.registered_envs) + list(PROBES)
+
+
+def unknown_env_message(env_id: str) -> str | None:
+    """None if ``env_id`` is known, else a message suggesting the closest registered ids."""
+    ids = registered_env_ids()
+    if env_id in ids:
+        return None
+    close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.4)
+    hint = f"; did you mean {', '.join(map(repr, close))}?" if close else f"; known: {', '.join(ids)}"
+    return f"unknown gymnax env id{hint}"
+
+
+def make_gymnax(env_id: str):
+    """Return ``(env, params)`` for a gymnax id or a probe id."""
+    if env_id in PROBES:
+        env = PROBES[env_id]()
+        return env, env.default_params
+    import gymnax
+
+    return gymnax.make(env_id)
+
+
+def env_spec(env_id: str) -> EnvSpec:
+    env, params = make_gymnax(env_id)
+    space = env.action_space(params)
+    num_actions = int(space.n) if hasattr(space, "n") else None
+    obs_shape = tuple(int(d) for d in env.observation_space(params).shape)
+    max_steps = getattr(params, "max_steps_in_episode", None)
+    return EnvSpec(env_id, obs_shape, num_actions, None if max_steps is None else int(max_steps))
+
+
+def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
+    """Batched, auto-resetting env over ``num_envs`` copies of ``env_id``."""
+    env, params = make_gymnax(env_id)
+    spec = env_spec(env_id)
+
+    def reset(key):
+        obs, inner = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+        zeros = jnp.zeros((num_envs,), jnp.float32)
+        return EnvState(inner, obs.astype(jnp.float32), zeros, jnp.zeros((num_envs,), jnp.int32))
+
+    def step(key, state, action):
+        keys = jax.random.split(key, num_envs)
+        obs, inner, reward, terminated, truncated, info = jax.vmap(
+            env.step, in_axes=(0, 0, 0, None))(keys, state.inner, action, params)
+        reward = reward.astype(jnp.float32)
+        terminated = terminated.astype(bool)
+        # A step can hit the time limit and a terminal state at once: it is a termination.
+        truncated = jnp.logical_and(truncated.astype(bool), ~terminated)
+        done = terminated | truncated
+        ep_ret = state.episode_return + reward
+        ep_len = state.episode_length + 1
+        out = StepOutput(
+            next_obs=info["final_observation"].astype(jnp.float32),
+            reward=reward,
+            terminated=terminated,
+            truncated=truncated,
+            episode_return=jnp.where(done, ep_ret, 0.0),
+            episode_length=jnp.where(done, ep_len, 0),
+        )
+        new = EnvState(inner, obs.astype(jnp.float32), jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len))
+        return new, out
+
+    return VecEnv(spec, reset, step)

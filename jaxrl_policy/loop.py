@@ -1,0 +1,135 @@
+"""The one training loop: ``make_train(cfg) -> train(key)``, a ``lax.scan`` over iterations.
+
+Shape legend: ``T`` unroll length, ``E`` envs, ``I`` iterations, ``C`` chunks, ``S`` seeds.
+
+Every algorithm runs through this loop unchanged; it never looks at the algorithm's name::
+
+    for each iteration i (scan):
+        actor = algo.actor(agent)                          # maybe lagged parameters
+        collect T steps: algo.act(actor, obs) → env.step   → unroll [T, E]
+        storage = storage.add(storage, unroll)
+        if storage.ready(i + 1):                           # unbatched → real lax.cond under vmap
+            agent = algo.learn(agent, storage.sample(key))
+        metrics[i] = episode stats + learn metrics
+
+``make_loop`` exposes the same iteration as ``init`` + ``run_chunk(state, chunk)`` so the CLI can
+run host-visible chunks (progress, logs) while ``make_train`` scans over all iterations in one
+XLA program. Both run the identical iteration function.
+"""
+from __future__ import annotations
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from jaxrl_policy.algorithms import make_algorithm
+from jaxrl_policy.algorithms.common import nan_like
+from jaxrl_policy.config import BaseConfig
+from jaxrl_policy.envs.adapter import make_vec_env
+from jaxrl_policy.types import DIAGNOSTICS, Algorithm, LoopState, Transition
+
+
+class Loop(NamedTuple):
+    """Host-visible pieces of one training run (pure functions)."""
+
+    init: Callable[[jax.Array], LoopState]
+    run_chunk: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, chunk index)
+    iteration: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, iteration index)
+    num_chunks: int
+    iterations_per_chunk: int
+    algorithm: Algorithm
+
+
+def make_loop(cfg: BaseConfig) -> Loop:
+    venv = make_vec_env(cfg.env_id, cfg.num_envs)
+    algo = make_algorithm(cfg, venv.spec)
+    T, E = cfg.num_steps, cfg.num_envs
+    steps_per_iter = T * E
+
+    def init(key) -> LoopState:
+        key, k_agent, k_env, k_ex = jax.random.split(key, 4)
+        agent = algo.init(k_agent)
+        env_state = venv.reset(k_env)
+        unroll_example = jax.eval_shape(lambda: _rollout(agent, env_state, k_ex, jnp.int32(0))[1])
+        storage = algo.storage.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), unroll_example))
+        return LoopState(agent, env_state, storage, key, jnp.zeros((), jnp.int32))
+
+    def _rollout(agent, env_state, key, env_step0):
+        actor = algo.actor(agent)
+
+        def step(carry, t):
+            env_state, key = carry
+            key, k_act, k_env = jax.random.split(key, 3)
+            env_step = env_step0 + t * E
+            action, extras = algo.act(actor, env_state.obs, k_act, env_step)
+            new_state, out = venv.step(k_env, env_state, action)
+            tr = Transition(env_state.obs, action, out.reward, out.terminated, out.truncated, out.next_obs, extras)
+            ep = (out.episode_return, out.episode_length, out.terminated | out.truncated)
+            return (new_state, key), (tr, ep)
+
+        (env_state, _), (unroll, ep) = jax.lax.scan(step, (env_state, key), jnp.arange(T, dtype=jnp.int32))
+        return env_state, unroll, ep
+
+    def learn_metric_shapes(state: LoopState):
+        def f():
+            batch = algo.storage.sample(state.storage, state.key)
+            return algo.learn(state.agent, batch, state.key, jnp.int32(0))[1]
+        return jax.eval_shape(f)
+
+    def iteration(state: LoopState, i):
+        """``i`` is the global iteration index; it comes from the scan's xs, so it stays unbatched."""
+        key, k_roll, k_sample, k_learn = jax.random.split(state.key, 4)
+        env_step0 = i * steps_per_iter
+        env_state, unroll, (ep_ret, ep_len, done) = _rollout(state.agent, state.env, k_roll, env_step0)
+        storage = algo.storage.add(state.storage, unroll)
+        env_steps = env_step0 + steps_per_iter
+
+        def do_learn(agent):
+            return algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps)
+
+        shapes = learn_metric_shapes(state)
+
+        def skip(agent):
+            empty = nan_like(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
+            if "grad_steps" in empty:
+                empty["grad_steps"] = jnp.zeros_like(empty["grad_steps"])
+            return agent, empty
+
+        agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, state.agent)
+        n_done = done.sum()
+        denom = jnp.maximum(n_done, 1)
+        metrics = {
+            "env_steps": env_steps,
+            "episode_return": jnp.where(n_done > 0, (ep_ret * done).sum() / denom, jnp.nan),
+            "episode_length": jnp.where(n_done > 0, (ep_len * done).sum() / denom, jnp.nan),
+            "episodes": n_done,
+            **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS},
+            **learn_metrics,
+        }
+        new = LoopState(agent, env_state, storage, key, state.iteration + 1)
+        return new, metrics
+
+    ipc = cfg.iterations_per_chunk
+    num_chunks = max(1, cfg.num_iterations // ipc)
+
+    def run_chunk(state: LoopState, chunk):
+        idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
+        return jax.lax.scan(iteration, state, idx)
+
+    return Loop(init, run_chunk, iteration, num_chunks, ipc, algo)
+
+
+def make_train(cfg: BaseConfig) -> Callable[[jax.Array], tuple[LoopState, dict]]:
+    """Pure ``train(key) -> (final_state, metrics)``; metrics have leading axis = iterations.
+
+    ``jax.jit(jax.vmap(make_train(cfg)))(keys)`` runs one seed per key in one XLA program.
+    The iteration count is rounded down to whole chunks (see ``BaseConfig.iterations_per_chunk``).
+    """
+    loop = make_loop(cfg)
+    n = loop.num_chunks * loop.iterations_per_chunk
+
+    def train(key):
+        return jax.lax.scan(loop.iteration, loop.init(key), jnp.arange(n, dtype=jnp.int32))
+
+    return train

@@ -1,0 +1,234 @@
+"""Turn run results into learning curves, markdown tables and plots (numpy only).
+
+Learning curves are aggregated over seeds with the interquartile mean (IQM)
+and a percentile bootstrap confidence interval, following Agarwal et al. 2021,
+"Deep Reinforcement Learning at the Edge of the Statistical Precipice"
+(NeurIPS 2021). matplotlib is optional and only imported inside
+:func:`plot_curves` (install with ``pip install "jaxrl-policy[plots]"``).
+
+Shape legend
+------------
+S : number of seeds / independent runs
+N : number of points on a learning curve (evaluation windows)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from jaxrl_policy.stats import bootstrap_ci, iqm
+
+__all__ = ["curve_with_ci", "summary_markdown", "plot_curves", "FINAL_RETURN_NOTE"]
+
+FINAL_RETURN_NOTE = (
+    "Final return: mean undiscounted return of training episodes that ended in the last 5% "
+    "of the env-step budget; IQM over seeds, 95% stratified bootstrap CI."
+)
+
+
+def curve_with_ci(
+    steps: Any,
+    returns: Any,
+    reps: int = 1000,
+    level: float = 0.95,
+    seed: int | None = 0,
+) -> dict[str, np.ndarray]:
+    """Per-point IQM over seeds with a percentile bootstrap CI.
+
+    At each point the seeds whose value is NaN (no episode ended in that
+    window) are dropped; the IQM and the bootstrap CI over runs
+    (Agarwal et al. 2021) are computed from the rest. A point where every
+    seed is NaN gives NaN for ``iqm``, ``low`` and ``high``. Every point uses
+    the same ``seed`` (common random numbers), so results are deterministic.
+
+    Args:
+      steps: x-axis values (env steps), ``[N]``.
+      returns: per-seed returns, ``[S, N]`` (a ``[N]`` array is treated as
+        ``S = 1``); may contain NaN.
+      reps: bootstrap replicates per point.
+      level: two-sided confidence level, e.g. 0.95.
+      seed: bootstrap seed.
+
+    Returns:
+      dict with ``steps`` ``[N]``, ``iqm`` ``[N]``, ``low`` ``[N]``,
+      ``high`` ``[N]`` (float64 numpy arrays).
+    """
+    x = np.asarray(steps, dtype=np.float64).reshape(-1)
+    r = np.asarray(returns, dtype=np.float64)
+    if r.ndim == 1:
+        r = r[None, :]
+    if r.ndim != 2 or r.shape[1] != x.shape[0]:
+        raise ValueError(
+            f"returns must be [S, N] with N = len(steps) = {x.shape[0]}, got shape {r.shape}"
+        )
+    n = x.shape[0]
+    mid = np.full(n, np.nan)
+    low = np.full(n, np.nan)
+    high = np.full(n, np.nan)
+    for i in range(n):
+        col = r[:, i]
+        col = col[~np.isnan(col)]
+        if col.size == 0:
+            continue
+        mid[i] = iqm(col)
+        low[i], high[i] = bootstrap_ci(col, statistic=iqm, reps=reps, level=level, seed=seed)
+    return {"steps": x, "iqm": mid, "low": low, "high": high}
+
+
+def _is_missing(v: Any) -> bool:
+    if v is None:
+        return True
+    try:
+        return math.isnan(float(v))
+    except (TypeError, ValueError):
+        return False
+
+
+def _fmt(v: Any, spec: str) -> str:
+    """Format a number with ``spec``; None / NaN become an em dash."""
+    if _is_missing(v):
+        return "—"
+    try:
+        return format(float(v), spec)
+    except (TypeError, ValueError):
+        return str(v)
+
+
+def _fmt_int(v: Any) -> str:
+    """Integer with thousands separators (``1234567.8`` → ``1,234,568``)."""
+    if _is_missing(v):
+        return "—"
+    return f"{round(float(v)):,}"
+
+
+def _cell(s: Any) -> str:
+    return str(s).replace("|", "\\|").replace("\n", " ")
+
+
+def summary_markdown(runs: Sequence[Mapping[str, Any]]) -> str:
+    """Markdown table of run results, one row per (algo, env) run group.
+
+    Args:
+      runs: list of dicts with keys ``algo``, ``env``, ``seeds`` (list of
+        int), ``total_timesteps`` (env-step budget per seed),
+        ``final_return`` (list, one value per seed; NaN allowed),
+        ``final_return_iqm``, ``final_return_ci`` (``[low, high]``),
+        ``env_steps_per_s``, ``compile_s``, ``wall_s``. Missing keys or
+        None/NaN values are shown as "—".
+
+    Returns:
+      A markdown string: header, separator, one row per run, then a blank
+      line and a note saying what "final return" means. Returns are shown
+      with 1 decimal, env steps and env-steps/s as integers with thousands
+      separators, seconds with 1 decimal.
+    """
+    header = [
+        "algo",
+        "env",
+        "seeds",
+        "env steps",
+        "final return IQM [95% CI]",
+        "per-seed final returns",
+        "env-steps/s",
+        "compile s",
+        "wall s",
+    ]
+    lines = [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join(["---"] * 2 + ["--:"] * 2 + ["---"] * 2 + ["--:"] * 3) + "|",
+    ]
+    for run in runs:
+        seeds = run.get("seeds") or []
+        seeds_s = ", ".join(str(int(s)) for s in seeds) if len(seeds) else "—"
+        ci = run.get("final_return_ci")
+        if ci is not None and len(ci) == 2:
+            ci_s = f" [{_fmt(ci[0], '.1f')}, {_fmt(ci[1], '.1f')}]"
+        else:
+            ci_s = ""
+        final = _fmt(run.get("final_return_iqm"), ".1f") + ci_s
+        per_seed = run.get("final_return") or []
+        per_seed_s = ", ".join(_fmt(v, ".1f") for v in per_seed) if len(per_seed) else "—"
+        row = [
+            _cell(run.get("algo", "—")),
+            _cell(run.get("env", "—")),
+            seeds_s,
+            _fmt_int(run.get("total_timesteps")),
+            final,
+            per_seed_s,
+            _fmt_int(run.get("env_steps_per_s")),
+            _fmt(run.get("compile_s"), ".1f"),
+            _fmt(run.get("wall_s"), ".1f"),
+        ]
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines) + "\n\n" + FINAL_RETURN_NOTE + "\n"
+
+
+def plot_curves(
+    curves: Mapping[str, Mapping[str, Any]],
+    path: str | os.PathLike[str],
+    title: str | None = None,
+    xlabel: str = "env steps",
+    ylabel: str = "episode return",
+) -> str:
+    """Plot IQM learning curves with shaded bootstrap-CI bands to a file.
+
+    One line per label plus a translucent ``[low, high]`` band (the
+    IQM + percentile bootstrap CI of Agarwal et al. 2021, as produced by
+    :func:`curve_with_ci`). NaN points show as gaps. Uses the non-interactive
+    Agg canvas directly (no pyplot global state, safe in headless runs).
+
+    Args:
+      curves: maps a label (algo name) to a dict with ``steps`` ``[N]``,
+        ``iqm`` ``[N]``, ``low`` ``[N]``, ``high`` ``[N]``.
+      path: output file; the format follows its extension (e.g. ``.png``).
+        Parent directories are created.
+      title: optional figure title.
+      xlabel, ylabel: axis labels.
+
+    Returns:
+      ``str(path)``.
+
+    Raises:
+      ImportError: if matplotlib is not installed.
+    """
+    try:
+        # The Agg canvas is used directly (not via pyplot), so the process-wide
+        # backend of an interactive session is left untouched.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise ImportError(
+            'plot_curves needs matplotlib; install it with: pip install "jaxrl-policy[plots]"'
+        ) from e
+
+    fig = Figure(figsize=(6, 4), dpi=120)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    for label, c in curves.items():
+        x = np.asarray(c["steps"], dtype=np.float64)
+        y = np.asarray(c["iqm"], dtype=np.float64)
+        (line,) = ax.plot(x, y, label=str(label), linewidth=1.5)
+        if "low" in c and "high" in c:
+            lo = np.asarray(c["low"], dtype=np.float64)
+            hi = np.asarray(c["high"], dtype=np.float64)
+            ok = ~(np.isnan(lo) | np.isnan(hi))
+            ax.fill_between(x, lo, hi, where=ok, color=line.get_color(), alpha=0.2, linewidth=0)
+    if title:
+        ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(True, alpha=0.3)
+    if curves:
+        ax.legend(loc="best", fontsize="small")
+    fig.tight_layout()
+    out = os.fspath(path)
+    parent = os.path.dirname(out)
+    if parent:
+        os.makedirs(parent, exist_ok=True)
+    fig.savefig(out)
+    return str(out)

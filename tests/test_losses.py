@@ -1,0 +1,586 @@
+"""Tests for jaxrl_policy.losses.
+
+Each function is checked against (a) a plain numpy/python loop written from the
+paper's equations, eagerly, under jax.jit and under jax.vmap; (b) small cases
+worked out by hand; (c) rlax where it computes the same quantity.
+"""
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import rlax
+
+from jaxrl_policy import losses as L
+
+TOL = dict(rtol=1e-5, atol=1e-5)
+T = 7
+
+
+# ---------------------------------------------------------------------------
+# Random trajectories.
+# ---------------------------------------------------------------------------
+
+def make_traj(seed, truncations=False, length=T):
+    """A random trajectory with a termination mid-way and optional truncations.
+
+    v_t is v_tm1 shifted by one with a final bootstrap, except at truncations,
+    where v_t[t] is the value of the true final observation and differs from
+    v_tm1[t+1] (the reset observation).
+    """
+    rng = np.random.default_rng(seed)
+    terminated = rng.random(length) < 0.25
+    terminated[length // 2] = True  # Always at least one mid-trajectory termination.
+    discount = 0.9 * (1.0 - terminated)
+    v_tm1 = rng.normal(size=length)
+    v_t = np.concatenate([v_tm1[1:], rng.normal(size=1)])
+    trunc = np.zeros(length, bool)
+    if truncations:
+        trunc = (rng.random(length) < 0.3) & ~terminated
+        trunc[1] = True
+        terminated[1] = False
+        discount[1] = 0.9
+        v_t[trunc] = rng.normal(size=trunc.sum())  # True final-observation values.
+    f32 = lambda x: np.asarray(x, np.float32)
+    return dict(
+        r_t=f32(rng.normal(size=length)),
+        discount_t=f32(discount),
+        v_tm1=f32(v_tm1),
+        v_t=f32(v_t),
+        rho_tm1=f32(np.exp(rng.normal(scale=0.8, size=length))),  # ~[0.1, 10].
+        lambda_vec=f32(rng.uniform(0.3, 1.0, size=length)),
+        truncated_t=trunc,
+    )
+
+
+def lam_for(traj, kind):
+    return np.float32(0.8) if kind == "scalar" else traj["lambda_vec"]
+
+
+def maybe_jit(fn, use_jit):
+    return jax.jit(fn) if use_jit else fn
+
+
+# ---------------------------------------------------------------------------
+# Numpy references, written as the papers' sums rather than recursions.
+# ---------------------------------------------------------------------------
+
+def np_gae(r_t, discount_t, v_tm1, v_t, lambda_, truncated_t=None):
+    """GAE, Schulman et al. 2016 eq. 16: Â_t = Σ_l (Π_{j<l} γ_j λ_j) δ_{t+l}."""
+    n = len(r_t)
+    lam = np.broadcast_to(np.asarray(lambda_, np.float64), (n,))
+    trunc = np.zeros(n) if truncated_t is None else np.asarray(truncated_t, np.float64)
+    delta = [r_t[t] + discount_t[t] * v_t[t] - v_tm1[t] for t in range(n)]
+    adv = np.zeros(n)
+    for t in range(n):
+        weight = 1.0
+        for k in range(t, n):
+            adv[t] += weight * delta[k]
+            weight *= discount_t[k] * lam[k] * (1.0 - trunc[k])
+    return adv
+
+
+def np_vtrace(v_tm1, v_t, r_t, discount_t, rho_tm1, lambda_=1.0, clip_rho=1.0,
+              clip_pg_rho=1.0, truncated_t=None, clip_c=1.0):
+    """IMPALA eq. 1: v_s = V(x_s) + Σ_{t≥s} (Π_{s≤i<t} γ_i c_i) δ_t V; pg of §4.2."""
+    n = len(r_t)
+    lam = np.broadcast_to(np.asarray(lambda_, np.float64), (n,))
+    trunc = np.zeros(n) if truncated_t is None else np.asarray(truncated_t, np.float64)
+    vs_minus_v = np.zeros(n)
+    for s in range(n):
+        weight = 1.0
+        for t in range(s, n):
+            rho = min(clip_rho, rho_tm1[t])
+            delta = rho * (r_t[t] + discount_t[t] * v_t[t] - v_tm1[t])
+            vs_minus_v[s] += weight * delta
+            c = lam[t] * min(clip_c, rho_tm1[t]) * (1.0 - trunc[t])
+            weight *= discount_t[t] * c
+    vs = np.asarray(v_tm1, np.float64) + vs_minus_v
+    pg = np.zeros(n)
+    for s in range(n):
+        if s + 1 < n and not trunc[s]:
+            vs_next = v_t[s] + vs_minus_v[s + 1]
+        else:
+            vs_next = v_t[s]
+        pg[s] = min(clip_pg_rho, rho_tm1[s]) * (r_t[s] + discount_t[s] * vs_next - v_tm1[s])
+    return vs, pg
+
+
+# ---------------------------------------------------------------------------
+# GAE.
+# ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("truncations", [False, True])
+@pytest.mark.parametrize("lam_kind", ["scalar", "vector"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gae_bootstrapped_matches_reference(seed, lam_kind, truncations, use_jit):
+    tr = make_traj(seed, truncations)
+    lam = lam_for(tr, lam_kind)
+    trunc = tr["truncated_t"] if truncations else None
+    got = maybe_jit(L.gae_bootstrapped, use_jit)(
+        r_t=tr["r_t"], discount_t=tr["discount_t"], v_tm1=tr["v_tm1"], v_t=tr["v_t"],
+        lambda_=lam, truncated_t=trunc)
+    want = np_gae(tr["r_t"], tr["discount_t"], tr["v_tm1"], tr["v_t"], lam, trunc)
+    np.testing.assert_allclose(got, want, **TOL)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("lam_kind", ["scalar", "vector"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_gae_matches_reference_and_rlax(seed, lam_kind, use_jit):
+    tr = make_traj(seed)
+    lam = lam_for(tr, lam_kind)
+    values = np.concatenate([tr["v_tm1"], tr["v_t"][-1:]])
+    got = maybe_jit(L.gae, use_jit)(
+        r_t=tr["r_t"], discount_t=tr["discount_t"], values=values, lambda_=lam)
+    want = np_gae(tr["r_t"], tr["discount_t"], values[:-1], values[1:], lam)
+    np.testing.assert_allclose(got, want, **TOL)
+    oracle = rlax.truncated_generalized_advantage_estimation(
+        tr["r_t"], tr["discount_t"], lam, values)
+    np.testing.assert_allclose(got, oracle, **TOL)
+
+
+def test_gae_vmap():
+    trajs = [make_traj(s, truncations=True) for s in range(4)]
+    batch = {k: np.stack([t[k] for t in trajs]) for k in trajs[0]}
+    fn = jax.jit(jax.vmap(lambda r, d, v0, v1, lam, tr: L.gae_bootstrapped(
+        r_t=r, discount_t=d, v_tm1=v0, v_t=v1, lambda_=lam, truncated_t=tr)))
+    got = fn(batch["r_t"], batch["discount_t"], batch["v_tm1"], batch["v_t"],
+             batch["lambda_vec"], batch["truncated_t"])
+    for b, t in enumerate(trajs):
+        want = np_gae(t["r_t"], t["discount_t"], t["v_tm1"], t["v_t"], t["lambda_vec"],
+                      t["truncated_t"])
+        np.testing.assert_allclose(got[b], want, **TOL)
+    # Also gae() with a scalar λ shared across the batch.
+    values = np.concatenate([batch["v_tm1"], batch["v_t"][:, -1:]], axis=1)
+    got = jax.vmap(lambda r, d, v: L.gae(r_t=r, discount_t=d, values=v, lambda_=0.7))(
+        batch["r_t"], batch["discount_t"], values)
+    for b in range(4):
+        want = np_gae(batch["r_t"][b], batch["discount_t"][b], values[b, :-1],
+                      values[b, 1:], 0.7)
+        np.testing.assert_allclose(got[b], want, **TOL)
+
+
+def test_gae_hand_t3():
+    # γ = λ = 0.5, termination after step 1 (discount_1 = 0).
+    # values = [1, 2, 3, 4], r = [1, 1, 3]:
+    #   δ0 = 1 + 0.5·2 − 1 = 1
+    #   δ1 = 1 + 0·3   − 2 = −1
+    #   δ2 = 3 + 0.5·4 − 3 = 2
+    #   Â2 = 2
+    #   Â1 = −1 + 0·0.5·2 = −1          (trace killed by the termination)
+    #   Â0 = 1 + 0.5·0.5·(−1) = 0.75
+    got = L.gae(r_t=jnp.array([1.0, 1.0, 3.0]), discount_t=jnp.array([0.5, 0.0, 0.5]),
+                values=jnp.array([1.0, 2.0, 3.0, 4.0]), lambda_=0.5)
+    np.testing.assert_allclose(got, [0.75, -1.0, 2.0], **TOL)
+
+
+def test_gae_bootstrapped_truncation_hand():
+    # Truncation after step 0: v_t[0] = 4 is V(true final obs), v_tm1[1] = 10
+    # is V(reset obs). γ = 0.5, λ = 1, r = 1 everywhere, v_tm1 = [0, 10, 0],
+    # v_t = [4, 0, 2]:
+    #   δ0 = 1 + 0.5·4 − 0 = 3;  δ1 = 1 + 0.5·0 − 10 = −9;  δ2 = 1 + 0.5·2 − 0 = 2
+    #   Â2 = 2;  Â1 = −9 + 0.5·2 = −8;  Â0 = δ0 = 3   (trace cut at truncation)
+    # Without the cut Â0 would be 3 + 0.5·(−8) = −1; bootstrapping from the
+    # reset obs (v_tm1[1] = 10) would give δ0 = 6.
+    kw = dict(r_t=jnp.ones(3), discount_t=jnp.full(3, 0.5),
+              v_tm1=jnp.array([0.0, 10.0, 0.0]), v_t=jnp.array([4.0, 0.0, 2.0]),
+              lambda_=1.0)
+    got = L.gae_bootstrapped(truncated_t=jnp.array([True, False, False]), **kw)
+    np.testing.assert_allclose(got, [3.0, -8.0, 2.0], **TOL)
+    # Float truncation flags behave the same as bools.
+    got_f = L.gae_bootstrapped(truncated_t=jnp.array([1.0, 0.0, 0.0]), **kw)
+    np.testing.assert_allclose(got_f, [3.0, -8.0, 2.0], **TOL)
+    np.testing.assert_allclose(L.gae_bootstrapped(**kw), [-1.0, -8.0, 2.0], **TOL)
+
+
+# ---------------------------------------------------------------------------
+# V-trace.
+# ---------------------------------------------------------------------------
+
+VTRACE_THRESHOLDS = [
+    dict(clip_rho_threshold=1.0, clip_pg_rho_threshold=1.0, clip_c_threshold=1.0),
+    dict(clip_rho_threshold=2.0, clip_pg_rho_threshold=0.7, clip_c_threshold=1.5),
+    dict(clip_rho_threshold=0.8, clip_pg_rho_threshold=3.0, clip_c_threshold=0.6),
+]
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("truncations", [False, True])
+@pytest.mark.parametrize("thresholds", range(len(VTRACE_THRESHOLDS)))
+@pytest.mark.parametrize("lam_kind", ["scalar", "vector"])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_vtrace_matches_reference(seed, lam_kind, thresholds, truncations, use_jit):
+    tr = make_traj(seed, truncations)
+    lam = lam_for(tr, lam_kind)
+    th = VTRACE_THRESHOLDS[thresholds]
+    trunc = tr["truncated_t"] if truncations else None
+    out = maybe_jit(L.vtrace, use_jit)(
+        v_tm1=tr["v_tm1"], v_t=tr["v_t"], r_t=tr["r_t"], discount_t=tr["discount_t"],
+        rho_tm1=tr["rho_tm1"], lambda_=lam, truncated_t=trunc, **th)
+    assert isinstance(out, L.VTraceOutput)
+    vs, pg = out  # Unpacks as a NamedTuple.
+    want_vs, want_pg = np_vtrace(
+        tr["v_tm1"], tr["v_t"], tr["r_t"], tr["discount_t"], tr["rho_tm1"], lam,
+        th["clip_rho_threshold"], th["clip_pg_rho_threshold"], trunc,
+        th["clip_c_threshold"])
+    np.testing.assert_allclose(vs, want_vs, **TOL)
+    np.testing.assert_allclose(pg, want_pg, **TOL)
+
+
+def test_vtrace_vmap():
+    trajs = [make_traj(s, truncations=True) for s in range(4)]
+    batch = {k: np.stack([t[k] for t in trajs]) for k in trajs[0]}
+    fn = jax.jit(jax.vmap(lambda v0, v1, r, d, rho, lam, tr: L.vtrace(
+        v_tm1=v0, v_t=v1, r_t=r, discount_t=d, rho_tm1=rho, lambda_=lam,
+        clip_rho_threshold=1.5, clip_pg_rho_threshold=1.2, truncated_t=tr)))
+    vs, pg = fn(batch["v_tm1"], batch["v_t"], batch["r_t"], batch["discount_t"],
+                batch["rho_tm1"], batch["lambda_vec"], batch["truncated_t"])
+    assert vs.shape == pg.shape == (4, T)
+    for b, t in enumerate(trajs):
+        want_vs, want_pg = np_vtrace(t["v_tm1"], t["v_t"], t["r_t"], t["discount_t"],
+                                     t["rho_tm1"], t["lambda_vec"], 1.5, 1.2,
+                                     t["truncated_t"])
+        np.testing.assert_allclose(vs[b], want_vs, **TOL)
+        np.testing.assert_allclose(pg[b], want_pg, **TOL)
+
+
+@pytest.mark.parametrize("lam", [1.0, 0.9])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vtrace_matches_rlax(seed, lam):
+    tr = make_traj(seed)  # No truncation: v_t is v_tm1 shifted plus a bootstrap.
+    kw = dict(lambda_=lam, clip_rho_threshold=1.3, clip_pg_rho_threshold=0.9)
+    vs, pg = L.vtrace(v_tm1=tr["v_tm1"], v_t=tr["v_t"], r_t=tr["r_t"],
+                      discount_t=tr["discount_t"], rho_tm1=tr["rho_tm1"], **kw)
+    oracle = rlax.vtrace_td_error_and_advantage(
+        tr["v_tm1"], tr["v_t"], tr["r_t"], tr["discount_t"], tr["rho_tm1"], **kw)
+    np.testing.assert_allclose(vs, oracle.errors + tr["v_tm1"], **TOL)
+    if lam == 1.0:
+        # rlax bootstraps the pg advantage from λ·vs_{t+1} + (1−λ)·v_{t+1};
+        # IMPALA (and we) use vs_{t+1}: the two agree only at λ = 1.
+        np.testing.assert_allclose(pg, oracle.pg_advantage, **TOL)
+
+
+def test_vtrace_hand_two_steps():
+    # v_tm1 = [1, 2], v_t = [2, 3], r = [1, 1], γ = 0.5, rho = [2, 0.5], λ = 1,
+    # ρ̄ = ρ̄_pg = c̄ = 1:
+    #   ρ = [1, 0.5], c = [1, 0.5]
+    #   δ0 = 1·(1 + 0.5·2 − 1) = 1
+    #   δ1 = 0.5·(1 + 0.5·3 − 2) = 0.25
+    #   (vs − v)_1 = 0.25;  (vs − v)_0 = 1 + 0.5·1·0.25 = 1.125
+    #   vs = [2.125, 2.25]
+    #   pg0 = min(1, 2)·(1 + 0.5·(2 + 0.25) − 1) = 1.125
+    #   pg1 = 0.5·(1 + 0.5·3 − 2) = 0.25
+    # Without the ρ̄ clip vs0 = 3.125; without the c̄ clip (or without the
+    # discount on the trace) vs0 = 2.25; without the pg clip pg0 = 2.25.
+    kw = dict(v_tm1=jnp.array([1.0, 2.0]), v_t=jnp.array([2.0, 3.0]),
+              r_t=jnp.array([1.0, 1.0]), discount_t=jnp.array([0.5, 0.5]),
+              rho_tm1=jnp.array([2.0, 0.5]))
+    vs, pg = L.vtrace(**kw)
+    np.testing.assert_allclose(vs, [2.125, 2.25], **TOL)
+    np.testing.assert_allclose(pg, [1.125, 0.25], **TOL)
+    # Raising c̄ to 2: c0 = 2, (vs − v)_0 = 1 + 0.5·2·0.25 = 1.25, vs0 = 2.25;
+    # pg is unchanged because (vs − v)_1 does not depend on c0.
+    vs_c, pg_c = L.vtrace(clip_c_threshold=2.0, **kw)
+    np.testing.assert_allclose(vs_c, [2.25, 2.25], **TOL)
+    np.testing.assert_allclose(pg_c, [1.125, 0.25], **TOL)
+    # Raising ρ̄ to 3: ρ0 = 2, δ0 = 2, (vs − v)_0 = 2.125, vs0 = 3.125.
+    vs_r, _ = L.vtrace(clip_rho_threshold=3.0, **kw)
+    np.testing.assert_allclose(vs_r, [3.125, 2.25], **TOL)
+    # Raising ρ̄_pg to 3: pg0 = 2·1.125 = 2.25.
+    _, pg_p = L.vtrace(clip_pg_rho_threshold=3.0, **kw)
+    np.testing.assert_allclose(pg_p, [2.25, 0.25], **TOL)
+
+
+def test_vtrace_truncation_hand():
+    # Truncation after step 0: v_t[0] = 4 = V(true final obs), v_tm1[1] = 10 =
+    # V(reset obs). γ = 0.5, r = 1, rho = 1, λ = 1:
+    #   δ0 = 1 + 0.5·4 − 0 = 3;   δ1 = 1 + 0.5·2 − 10 = −8
+    #   (vs − v)_1 = −8;  (vs − v)_0 = 3 (c0 = 0 at the truncation);  vs = [3, 2]
+    #   pg0 = 1 + 0.5·v_t[0] − 0 = 3   (no continuation into the next episode;
+    #         with it: 1 + 0.5·(4 − 8) = −1; rlax-style vs[1]: 1 + 0.5·2 = 2)
+    #   pg1 = 1 + 0.5·2 − 10 = −8
+    vs, pg = L.vtrace(
+        v_tm1=jnp.array([0.0, 10.0]), v_t=jnp.array([4.0, 2.0]), r_t=jnp.ones(2),
+        discount_t=jnp.full(2, 0.5), rho_tm1=jnp.ones(2),
+        truncated_t=jnp.array([True, False]))
+    np.testing.assert_allclose(vs, [3.0, 2.0], **TOL)
+    np.testing.assert_allclose(pg, [3.0, -8.0], **TOL)
+
+
+@pytest.mark.parametrize("truncations", [False, True])
+@pytest.mark.parametrize("lam_kind", ["scalar", "vector"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vtrace_on_policy_equals_gae(seed, lam_kind, truncations):
+    # With rho = 1 and every threshold ≥ 1 all clips are inactive, c_t = λ_t and
+    # V-trace reduces to TD(λ): vs − v = GAE(λ). At λ = 1 the pg advantage is
+    # also the GAE(1) advantage.
+    tr = make_traj(seed, truncations)
+    lam = lam_for(tr, lam_kind)
+    trunc = tr["truncated_t"] if truncations else None
+    base = dict(v_t=tr["v_t"], r_t=tr["r_t"], discount_t=tr["discount_t"],
+                truncated_t=trunc)
+    ones = np.ones(T, np.float32)
+    vs, _ = L.vtrace(v_tm1=tr["v_tm1"], rho_tm1=ones, lambda_=lam,
+                     clip_rho_threshold=1.0, clip_pg_rho_threshold=2.0, **base)
+    adv = L.gae_bootstrapped(v_tm1=tr["v_tm1"], lambda_=lam, **base)
+    np.testing.assert_allclose(vs - tr["v_tm1"], adv, **TOL)
+    _, pg1 = L.vtrace(v_tm1=tr["v_tm1"], rho_tm1=ones, lambda_=1.0, **base)
+    adv1 = L.gae_bootstrapped(v_tm1=tr["v_tm1"], lambda_=1.0, **base)
+    np.testing.assert_allclose(pg1, adv1, **TOL)
+
+
+def test_vtrace_outputs_carry_no_gradient():
+    tr = make_traj(0, truncations=True)
+
+    def total(v_tm1, v_t, r_t, rho_tm1):
+        vs, pg = L.vtrace(v_tm1=v_tm1, v_t=v_t, r_t=r_t, discount_t=tr["discount_t"],
+                          rho_tm1=rho_tm1, lambda_=0.9, truncated_t=tr["truncated_t"])
+        return jnp.sum(vs) + jnp.sum(pg)
+
+    grads = jax.grad(total, argnums=(0, 1, 2, 3))(
+        tr["v_tm1"], tr["v_t"], tr["r_t"], tr["rho_tm1"])
+    for g in grads:
+        np.testing.assert_array_equal(g, np.zeros(T))
+
+
+# ---------------------------------------------------------------------------
+# Policy losses.
+# ---------------------------------------------------------------------------
+
+def np_ppo_clip(ratio, adv, eps):
+    terms = [min(r * a, min(max(r, 1 - eps), 1 + eps) * a) for r, a in zip(ratio, adv)]
+    return -sum(terms) / len(terms)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_ppo_clip_loss_matches_reference_and_rlax(seed, use_jit):
+    rng = np.random.default_rng(seed)
+    ratio = np.exp(rng.normal(scale=0.5, size=T)).astype(np.float32)
+    adv = rng.normal(size=T).astype(np.float32)
+    got = maybe_jit(L.ppo_clip_loss, use_jit)(ratio_t=ratio, adv_t=adv, epsilon=0.2)
+    np.testing.assert_allclose(got, np_ppo_clip(ratio, adv, 0.2), **TOL)
+    # rlax also returns the *negated* objective (a loss to minimise).
+    np.testing.assert_allclose(got, rlax.clipped_surrogate_pg_loss(ratio, adv, 0.2), **TOL)
+
+
+def test_ppo_clip_loss_hand_and_vmap():
+    # ε = 0.2; ratio = [1.5, 0.5, 1.1], adv = [1, −2, 3]:
+    #   t0: min(1.5·1, 1.2·1) = 1.2;  t1: min(0.5·−2, 0.8·−2) = −1.6;
+    #   t2: min(1.1·3, 1.1·3) = 3.3;  loss = −(1.2 − 1.6 + 3.3)/3 = −2.9/3
+    ratio = jnp.array([1.5, 0.5, 1.1])
+    adv = jnp.array([1.0, -2.0, 3.0])
+    np.testing.assert_allclose(L.ppo_clip_loss(ratio_t=ratio, adv_t=adv, epsilon=0.2),
+                               -2.9 / 3, **TOL)
+    # Gradient sign: where the clipped term is the min (t0: ratio > 1 + ε with
+    # A > 0; t1: ratio < 1 − ε with A < 0) there is no gradient; the unclipped
+    # t2 gets −A/T = −1, i.e. descent raises the ratio of a good action.
+    g = jax.grad(lambda r: L.ppo_clip_loss(ratio_t=r, adv_t=adv, epsilon=0.2))(ratio)
+    np.testing.assert_allclose(g, [0.0, 0.0, -1.0], **TOL)
+    batched = jax.vmap(lambda r, a: L.ppo_clip_loss(ratio_t=r, adv_t=a, epsilon=0.2))(
+        jnp.stack([ratio, ratio]), jnp.stack([adv, -adv]))
+    np.testing.assert_allclose(batched[0], -2.9 / 3, **TOL)
+    np.testing.assert_allclose(batched[1], np_ppo_clip(ratio, -adv, 0.2), **TOL)
+
+
+def np_entropy(logits):
+    z = logits - logits.max()
+    p = np.exp(z) / np.exp(z).sum()
+    return -sum(pi * np.log(pi) for pi in p if pi > 0)
+
+
+def np_kl(pl, ql):
+    p = np.exp(pl - pl.max()); p /= p.sum()
+    q = np.exp(ql - ql.max()); q /= q.sum()
+    return sum(pi * np.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_entropy_and_kl_match_reference(seed, use_jit):
+    rng = np.random.default_rng(seed)
+    p_logits = rng.normal(scale=2.0, size=(2, 3, 4)).astype(np.float32)  # [..., A]
+    q_logits = rng.normal(scale=2.0, size=(2, 3, 4)).astype(np.float32)
+    ent = maybe_jit(L.categorical_entropy, use_jit)(p_logits)
+    kl = maybe_jit(L.categorical_kl, use_jit)(p_logits, q_logits)
+    assert ent.shape == kl.shape == (2, 3)
+    for i in np.ndindex(2, 3):
+        np.testing.assert_allclose(ent[i], np_entropy(p_logits[i]), **TOL)
+        np.testing.assert_allclose(kl[i], np_kl(p_logits[i], q_logits[i]), **TOL)
+    loss = maybe_jit(L.entropy_loss, use_jit)(p_logits[0])  # [T=3, A=4]
+    np.testing.assert_allclose(loss, -np.mean([np_entropy(l) for l in p_logits[0]]), **TOL)
+    batched = jax.vmap(L.entropy_loss)(p_logits)
+    np.testing.assert_allclose(batched[1], -np.mean([np_entropy(l) for l in p_logits[1]]),
+                               **TOL)
+
+
+def test_entropy_and_kl_hand_and_stable():
+    # Uniform over 2: H = log 2. p = [1/4, 3/4] (logits [0, log 3]):
+    # H = −(¼·log ¼ + ¾·log ¾). KL([½, ½] ‖ [¼, ¾]) = ½·log 2 + ½·log(2/3).
+    np.testing.assert_allclose(L.categorical_entropy(jnp.zeros(2)), np.log(2), **TOL)
+    np.testing.assert_allclose(L.categorical_entropy(jnp.array([0.0, np.log(3.0)])),
+                               -(0.25 * np.log(0.25) + 0.75 * np.log(0.75)), **TOL)
+    np.testing.assert_allclose(L.categorical_kl(jnp.zeros(2), jnp.array([0.0, np.log(3.0)])),
+                               0.5 * np.log(2) + 0.5 * np.log(2 / 3), **TOL)
+    np.testing.assert_allclose(L.categorical_kl(jnp.array([0.3, -1.0]),
+                                                jnp.array([0.3, -1.0])), 0.0, atol=1e-6)
+    # entropy_loss is the NEGATIVE entropy: uniform logits give −log A.
+    np.testing.assert_allclose(L.entropy_loss(jnp.zeros((3, 4))), -np.log(4), **TOL)
+    # Extreme and -inf logits stay finite, gradients included.
+    extreme = jnp.array([[1000.0, 0.0, -1000.0], [0.0, -jnp.inf, 0.0]])
+    ent = L.categorical_entropy(extreme)
+    np.testing.assert_allclose(ent, [0.0, np.log(2)], **TOL)
+    kl = L.categorical_kl(extreme, jnp.zeros((2, 3)))
+    np.testing.assert_allclose(kl, [np.log(3), np.log(3) - np.log(2)], **TOL)
+    g = jax.grad(lambda x: jnp.sum(L.categorical_entropy(x)))(extreme)
+    assert np.all(np.isfinite(g))
+
+
+# ---------------------------------------------------------------------------
+# Value losses.
+# ---------------------------------------------------------------------------
+
+def np_ppo_value(v, v_old, target, eps=None):
+    out = []
+    for vi, oi, ti in zip(v, v_old, target):
+        loss = (vi - ti) ** 2
+        if eps is not None:
+            loss = max(loss, (oi + min(max(vi - oi, -eps), eps) - ti) ** 2)
+        out.append(loss)
+    return 0.5 * sum(out) / len(out)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("clip", [None, 0.2])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_ppo_value_loss_matches_reference(seed, clip, use_jit):
+    rng = np.random.default_rng(seed)
+    v, v_old, target = rng.normal(size=(3, T)).astype(np.float32)
+    got = maybe_jit(L.ppo_value_loss, use_jit)(v_t=v, v_old_t=v_old, target_t=target,
+                                               clip_epsilon=clip)
+    np.testing.assert_allclose(got, np_ppo_value(v, v_old, target, clip), **TOL)
+
+
+def test_ppo_value_loss_hand_and_vmap():
+    # v = [1, 3], v_old = [0, 2], target = [2, 0], ε = 0.2:
+    #   t0: (1 − 2)² = 1, clipped v = 0 + 0.2 → (0.2 − 2)² = 3.24 → max 3.24
+    #   t1: (3 − 0)² = 9, clipped v = 2 + 0.2 → 2.2² = 4.84    → max 9
+    #   clipped loss = 0.5·(3.24 + 9)/2 = 3.06;  unclipped = 0.5·(1 + 9)/2 = 2.5
+    kw = dict(v_t=jnp.array([1.0, 3.0]), v_old_t=jnp.array([0.0, 2.0]),
+              target_t=jnp.array([2.0, 0.0]))
+    np.testing.assert_allclose(L.ppo_value_loss(clip_epsilon=0.2, **kw), 3.06, **TOL)
+    np.testing.assert_allclose(L.ppo_value_loss(**kw), 2.5, **TOL)
+    batched = jax.vmap(functools.partial(L.ppo_value_loss, clip_epsilon=0.2))(
+        v_t=jnp.stack([kw["v_t"]] * 2), v_old_t=jnp.stack([kw["v_old_t"]] * 2),
+        target_t=jnp.stack([kw["target_t"], kw["target_t"] + 1.0]))
+    np.testing.assert_allclose(batched[0], 3.06, **TOL)
+    np.testing.assert_allclose(batched[1], np_ppo_value(kw["v_t"], kw["v_old_t"],
+                                                        kw["target_t"] + 1.0, 0.2), **TOL)
+
+
+def q_batch(seed, n=5, a=4):
+    rng = np.random.default_rng(seed)
+    return dict(
+        q_tm1=rng.normal(size=(n, a)).astype(np.float32),
+        a_tm1=rng.integers(0, a, size=n).astype(np.int32),
+        r_t=rng.normal(size=n).astype(np.float32),
+        discount_t=(0.9 * (rng.random(n) < 0.7)).astype(np.float32),  # Some terminals.
+        q_t=rng.normal(size=(n, a)).astype(np.float32),
+        q_sel=rng.normal(size=(n, a)).astype(np.float32),
+    )
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_q_learning_matches_reference_and_rlax(seed, use_jit):
+    b = q_batch(seed)
+    fn = maybe_jit(L.q_learning, use_jit)
+    batched = jax.vmap(lambda q0, a, r, d, q1: L.q_learning(
+        q_tm1=q0, a_tm1=a, r_t=r, discount_t=d, q_t=q1))(
+            b["q_tm1"], b["a_tm1"], b["r_t"], b["discount_t"], b["q_t"])
+    for i in range(len(b["r_t"])):
+        want = b["r_t"][i] + b["discount_t"][i] * max(b["q_t"][i]) - b["q_tm1"][i][b["a_tm1"][i]]
+        got = fn(q_tm1=b["q_tm1"][i], a_tm1=b["a_tm1"][i], r_t=b["r_t"][i],
+                 discount_t=b["discount_t"][i], q_t=b["q_t"][i])
+        np.testing.assert_allclose(got, want, **TOL)
+        np.testing.assert_allclose(batched[i], want, **TOL)
+        oracle = rlax.q_learning(b["q_tm1"][i], b["a_tm1"][i], b["r_t"][i],
+                                 b["discount_t"][i], b["q_t"][i])
+        np.testing.assert_allclose(got, oracle, **TOL)
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_double_q_learning_matches_reference_and_rlax(seed, use_jit):
+    b = q_batch(seed)
+    fn = maybe_jit(L.double_q_learning, use_jit)
+    batched = jax.vmap(lambda q0, a, r, d, qv, qs: L.double_q_learning(
+        q_tm1=q0, a_tm1=a, r_t=r, discount_t=d, q_t_value=qv, q_t_selector=qs))(
+            b["q_tm1"], b["a_tm1"], b["r_t"], b["discount_t"], b["q_t"], b["q_sel"])
+    for i in range(len(b["r_t"])):
+        a_star = int(np.argmax(b["q_sel"][i]))
+        want = (b["r_t"][i] + b["discount_t"][i] * b["q_t"][i][a_star]
+                - b["q_tm1"][i][b["a_tm1"][i]])
+        got = fn(q_tm1=b["q_tm1"][i], a_tm1=b["a_tm1"][i], r_t=b["r_t"][i],
+                 discount_t=b["discount_t"][i], q_t_value=b["q_t"][i],
+                 q_t_selector=b["q_sel"][i])
+        np.testing.assert_allclose(got, want, **TOL)
+        np.testing.assert_allclose(batched[i], want, **TOL)
+        oracle = rlax.double_q_learning(b["q_tm1"][i], b["a_tm1"][i], b["r_t"][i],
+                                        b["discount_t"][i], b["q_t"][i], b["q_sel"][i])
+        np.testing.assert_allclose(got, oracle, **TOL)
+
+
+def test_q_learning_hand_and_double_q_selector():
+    # q_tm1 = [1, 2], a = 1, r = 1, γ = 0.5.
+    # Value net q_t = [10, 0]; selector prefers action 1: [0, 5].
+    #   Q-learning:        1 + 0.5·max(10, 0) − 2 = 4
+    #   double Q-learning: 1 + 0.5·q_t_value[argmax selector = 1] − 2 = 1 + 0 − 2 = −1
+    #   (using the value net's own argmax would also give 4)
+    kw = dict(q_tm1=jnp.array([1.0, 2.0]), a_tm1=jnp.array(1), r_t=jnp.array(1.0),
+              discount_t=jnp.array(0.5))
+    np.testing.assert_allclose(L.q_learning(q_t=jnp.array([10.0, 0.0]), **kw), 4.0, **TOL)
+    np.testing.assert_allclose(
+        L.double_q_learning(q_t_value=jnp.array([10.0, 0.0]),
+                            q_t_selector=jnp.array([0.0, 5.0]), **kw), -1.0, **TOL)
+
+
+def test_td_errors_stop_gradient_on_targets():
+    q_tm1 = jnp.array([1.0, 2.0, 3.0])
+    q_t = jnp.array([0.5, -1.0, 4.0])
+    q_sel = jnp.array([3.0, 0.0, 1.0])
+    a, r, d = jnp.array(2), jnp.array(1.0), jnp.array(0.9)
+
+    def ql(q0, q1):
+        return L.q_learning(q_tm1=q0, a_tm1=a, r_t=r, discount_t=d, q_t=q1)
+
+    def dql(q0, qv, qs):
+        return L.double_q_learning(q_tm1=q0, a_tm1=a, r_t=r, discount_t=d,
+                                   q_t_value=qv, q_t_selector=qs)
+
+    g0, g1 = jax.grad(ql, argnums=(0, 1))(q_tm1, q_t)
+    np.testing.assert_array_equal(g1, np.zeros(3))
+    np.testing.assert_array_equal(g0, [0.0, 0.0, -1.0])  # Only q_tm1[a] moves.
+    g0, gv, gs = jax.grad(dql, argnums=(0, 1, 2))(q_tm1, q_t, q_sel)
+    np.testing.assert_array_equal(gv, np.zeros(3))
+    np.testing.assert_array_equal(gs, np.zeros(3))
+    np.testing.assert_array_equal(g0, [0.0, 0.0, -1.0])
+
+
+@pytest.mark.parametrize("delta", [0.5, 1.0, 2.0])
+def test_huber_and_squared_loss(delta):
+    x = np.linspace(-4.0, 4.0, 17).astype(np.float32).reshape(17, 1)
+    want = [0.5 * v * v if abs(v) <= delta else delta * (abs(v) - 0.5 * delta)
+            for v in x.ravel()]
+    got = L.huber_loss(x, delta=delta)
+    assert got.shape == x.shape
+    np.testing.assert_allclose(got.ravel(), want, **TOL)
+    np.testing.assert_allclose(jax.jit(L.huber_loss)(x, delta), got, **TOL)
+    np.testing.assert_allclose(got, rlax.huber_loss(x, delta), **TOL)
+    np.testing.assert_allclose(L.squared_loss(x), 0.5 * x * x, **TOL)
+    np.testing.assert_allclose(jax.vmap(L.squared_loss)(x), 0.5 * x * x, **TOL)
+    # Hand values at δ = 1: huber(0.5) = 0.125, huber(3) = 1·(3 − 0.5) = 2.5.
+    np.testing.assert_allclose(L.huber_loss(jnp.array([0.5, -3.0])), [0.125, 2.5], **TOL)
