@@ -64,7 +64,7 @@ class BaseConfig:
     torso: Torso = "auto"
     """network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
     num_chunks: int = 20
-    """host-visible chunks the run is split into (progress lines, log rows); rounded to a divisor of the iteration count."""
+    """host-visible chunks the run is split into (progress lines, log rows, checkpoints)."""
 
     algo: ClassVar[str] = "base"
 
@@ -79,13 +79,9 @@ class BaseConfig:
 
     @property
     def iterations_per_chunk(self) -> int:
+        """Iterations per host-visible chunk: ⌈num_iterations / num_chunks⌉ (the last chunk may be partial)."""
         n = max(1, self.num_iterations)
-        want = max(1, min(self.num_chunks, n))
-        # The largest divisor of n that gives at most `want` chunks... at least `want` if possible:
-        # choose the divisor d of n closest to n / want so chunks are equal (static shapes).
-        divisors = [d for d in range(1, n + 1) if n % d == 0]
-        target = n / want
-        return min(divisors, key=lambda d: (abs(d - target), d))
+        return -(-n // max(1, min(self.num_chunks, n)))
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)

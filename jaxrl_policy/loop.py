@@ -14,7 +14,9 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
 
 ``make_loop`` exposes the same iteration as ``init`` + ``run_chunk(state, chunk)`` so the CLI can
 run host-visible chunks (progress, logs) while ``make_train`` scans over all iterations in one
-XLA program. Both run the identical iteration function.
+XLA program. Both run the identical iteration function; when the chunk length does not divide
+the iteration count, the last chunk's surplus iterations are skipped by an unbatched
+``lax.cond`` and their metrics dropped by the host.
 """
 from __future__ import annotations
 
@@ -110,12 +112,20 @@ def make_loop(cfg: BaseConfig) -> Loop:
         new = LoopState(agent, env_state, storage, key, state.iteration + 1)
         return new, metrics
 
+    n_iter = cfg.num_iterations
     ipc = cfg.iterations_per_chunk
-    num_chunks = max(1, cfg.num_iterations // ipc)
+    num_chunks = -(-n_iter // ipc)
+
+    def guarded(state: LoopState, i):
+        # Only the last chunk can reach past the budget; `i` is unbatched so this stays a branch.
+        empty = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(iteration, state, i)[1])
+        return jax.lax.cond(i < n_iter, iteration, lambda st, _: (st, nan_like(empty)), state, i)
+
+    body = iteration if n_iter % ipc == 0 else guarded
 
     def run_chunk(state: LoopState, chunk):
         idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
-        return jax.lax.scan(iteration, state, idx)
+        return jax.lax.scan(body, state, idx)
 
     return Loop(init, run_chunk, iteration, num_chunks, ipc, algo)
 
@@ -124,12 +134,10 @@ def make_train(cfg: BaseConfig) -> Callable[[jax.Array], tuple[LoopState, dict]]
     """Pure ``train(key) -> (final_state, metrics)``; metrics have leading axis = iterations.
 
     ``jax.jit(jax.vmap(make_train(cfg)))(keys)`` runs one seed per key in one XLA program.
-    The iteration count is rounded down to whole chunks (see ``BaseConfig.iterations_per_chunk``).
     """
     loop = make_loop(cfg)
-    n = loop.num_chunks * loop.iterations_per_chunk
 
     def train(key):
-        return jax.lax.scan(loop.iteration, loop.init(key), jnp.arange(n, dtype=jnp.int32))
+        return jax.lax.scan(loop.iteration, loop.init(key), jnp.arange(cfg.num_iterations, dtype=jnp.int32))
 
     return train

@@ -232,3 +232,75 @@ def plot_curves(
         os.makedirs(parent, exist_ok=True)
     fig.savefig(out)
     return str(out)
+
+
+# ---- run folders -> curves, tables, plots ------------------------------------------------
+
+
+def read_jsonl(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Rows of a ``metrics.jsonl``; a torn last line (a crash mid-write) is skipped."""
+    import json
+
+    rows = []
+    with open(path) as f:
+        for line in f:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                break
+    return rows
+
+
+def binned_returns(rows: Sequence[Mapping[str, Any]], bins: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Per-seed learning curves from metrics rows: ``(steps [N], returns [S, N])``.
+
+    Rows are grouped into ``bins`` equal env-step windows; each seed's value in a window is the
+    episode-weighted mean return of the episodes that ended there (NaN if none did).
+    """
+    seeds = sorted({r["seed"] for r in rows})
+    steps = np.array([r["env_steps"] for r in rows], dtype=np.float64)
+    top = steps.max() if steps.size else 1.0
+    edges = np.linspace(0.0, top, bins + 1)
+    out = np.full((len(seeds), bins), np.nan)
+    num = np.zeros((len(seeds), bins))
+    den = np.zeros((len(seeds), bins))
+    for r in rows:
+        ret, n = r.get("episode_return"), r.get("episodes") or 0
+        if ret is None or n == 0:
+            continue
+        s = seeds.index(r["seed"])
+        b = min(bins - 1, max(0, int(np.searchsorted(edges, r["env_steps"], side="left")) - 1))
+        num[s, b] += ret * n
+        den[s, b] += n
+    np.divide(num, den, out=out, where=den > 0)
+    return edges[1:], out
+
+
+def report_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *, bins: int = 50,
+                plot_name: str = "returns.png", title: str | None = None) -> dict[str, Any]:
+    """Read run folders (each with ``summary.json`` and ``metrics.jsonl``) and write, into ``out``:
+    ``summary.json`` (``{"runs": [...]}``), ``summary.md`` and a plot of return vs env steps with
+    95% CI bands (if matplotlib is installed). Returns ``{"runs", "markdown", "plot"}``.
+    """
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    runs, curves = [], {}
+    for d in map(Path, run_dirs):
+        summary = json.loads((d / "summary.json").read_text())
+        runs.append(summary)
+        steps, rets = binned_returns(read_jsonl(d / "metrics.jsonl"), bins)
+        label = summary["algo"] if summary["algo"] not in curves else f"{summary['algo']} ({d.name})"
+        curves[label] = curve_with_ci(steps, rets)
+    md = summary_markdown(runs)
+    (out / "summary.json").write_text(json.dumps({"runs": runs}, indent=2))
+    (out / "summary.md").write_text(md + "\n")
+    plot = None
+    try:
+        envs = sorted({r["env"] for r in runs})
+        plot = plot_curves(curves, out / plot_name, title=title or ", ".join(envs))
+    except ImportError as e:  # matplotlib is an optional extra
+        print(f"note: no plot written ({e})")
+    return {"runs": runs, "markdown": md, "plot": plot}

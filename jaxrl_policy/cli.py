@@ -1,0 +1,144 @@
+"""``jaxrl-policy``: train | compare | bench | report.
+
+``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
+``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
+algorithm's dataclass with the env's defaults (``jaxrl-policy train --algo dqn --help`` lists
+them). Bad values exit with code 2 and one message naming every bad field, before compiling.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+COMMANDS = ("train", "compare", "bench", "report")
+
+
+def _fail(msg: str) -> None:
+    print(f"jaxrl-policy: error: {msg}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: dict | None = None):
+    """Defaults for (algo, env), then ``shared`` overrides, then tyro parses ``rest`` on top."""
+    import tyro
+
+    from jaxrl_policy.config import ConfigError, default_config
+    try:
+        default = default_config(algo, env, **(shared or {}))
+    except ValueError as e:
+        _fail(str(e))
+    try:
+        return tyro.cli(type(default), default=default, args=rest, prog=prog,
+                        description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
+    except ConfigError as e:
+        _fail(str(e))
+
+
+def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog=prog, add_help=False)
+    if multi:
+        p.add_argument("--algos", nargs="+", default=["ppo", "dqn", "vtrace"])
+    else:
+        p.add_argument("--algo", default="ppo")
+    p.add_argument("--env", default="CartPole-v1")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--out", default=None)
+    p.add_argument("--quiet", action="store_true")
+    return p
+
+
+RUN_HELP = """run-level flags:
+  --algo{s} NAME         algorithm{s}: ppo, dqn, vtrace
+  --env ID              gymnax env id (default CartPole-v1)
+  --seeds N             seeds, run with jax.vmap inside one jit (default 1)
+  --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}
+  --quiet               no progress lines
+every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
+
+
+def _check_seeds(n: int) -> None:
+    if n < 1:
+        _fail(f"--seeds = {n}: must be an integer >= 1")
+
+
+def cmd_train(argv: list[str]) -> None:
+    p = _run_parser("jaxrl-policy train", multi=False)
+    a, rest = p.parse_known_args(argv)
+    if "-h" in argv or "--help" in argv:
+        print(RUN_HELP.format(s="", extra="", cmd="train"))
+    _check_seeds(a.seeds)
+    cfg = _config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
+    from jaxrl_policy.runner import run
+    out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
+    s = run(cfg, a.seeds, out, progress=None if a.quiet else print)
+    print(json.dumps({k: s[k] for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
+                                        "env_steps_per_s", "compile_s", "wall_s")}))
+    print(f"wrote {out}/config.json, metrics.jsonl, summary.json")
+
+
+def cmd_compare(argv: list[str]) -> None:
+    p = _run_parser("jaxrl-policy compare", multi=True)
+    p.add_argument("--total-timesteps", type=int, default=None)
+    p.add_argument("--seed", type=int, default=None)
+    a, rest = p.parse_known_args(argv)
+    if "-h" in argv or "--help" in argv:
+        print(RUN_HELP.format(s="s", extra="; one sub-folder per algorithm, plus summary.json, "
+                              "summary.md, returns.png\n  --total-timesteps N   same env-step budget for every algorithm",
+                              cmd="compare"))
+        raise SystemExit(0)
+    _check_seeds(a.seeds)
+    if rest:
+        _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
+    shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
+    # Validate every config before running any of them.
+    cfgs = [_config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared) for algo in a.algos]
+    from jaxrl_policy.report import report_runs
+    from jaxrl_policy.runner import run
+    out = Path(a.out or f"runs/compare-{a.env}")
+    dirs = []
+    for cfg in cfgs:
+        d = out / cfg.algo
+        run(cfg, a.seeds, d, progress=None if a.quiet else print)
+        dirs.append(d)
+    res = report_runs(dirs, out, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} seeds)")
+    print(res["markdown"])
+    print(f"wrote {out}/summary.json, summary.md" + (f", {Path(res['plot']).name}" if res["plot"] else ""))
+
+
+def cmd_report(argv: list[str]) -> None:
+    p = argparse.ArgumentParser(prog="jaxrl-policy report",
+                                description="Tables and plots from run folders (each with summary.json, metrics.jsonl).")
+    p.add_argument("runs", nargs="+", help="run folders")
+    p.add_argument("--out", default=None, help="output folder (default: the first run's parent)")
+    a = p.parse_args(argv)
+    dirs = [Path(d) for d in a.runs]
+    for d in dirs:
+        if not (d / "summary.json").exists():
+            _fail(f"{d}: not a run folder (no summary.json)")
+    from jaxrl_policy.report import report_runs
+    res = report_runs(dirs, a.out or dirs[0].parent)
+    print(res["markdown"])
+
+
+def cmd_bench(argv: list[str]) -> None:
+    from jaxrl_policy.bench import main as bench_main
+    bench_main(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.strip())
+        print("\nusage: jaxrl-policy {train,compare,bench,report} [flags]   (each takes --help)")
+        raise SystemExit(0 if argv else 2)
+    cmd, rest = argv[0], argv[1:]
+    if cmd not in COMMANDS:
+        _fail(f"unknown command {cmd!r}; choose from {', '.join(COMMANDS)}")
+    {"train": cmd_train, "compare": cmd_compare, "bench": cmd_bench, "report": cmd_report}[cmd](rest)
+
+
+if __name__ == "__main__":
+    main()

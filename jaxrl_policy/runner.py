@@ -1,0 +1,191 @@
+"""Run a config over several seeds in host-visible chunks and write the run folder.
+
+Shape legend: ``S`` seeds, ``I`` iterations of a chunk, ``W`` log rows (windows) of a chunk.
+
+The run folder holds (the public contract in ARCHITECTURE.md):
+
+- ``config.json``: the resolved config plus run metadata (seeds, versions, devices, command line);
+- ``metrics.jsonl``: one line per seed and logged window (``iteration``, ``env_steps``,
+  ``episode_return``, loss terms, diagnostics, ``wall_s``);
+- ``summary.json``: ``algo``, ``env``, ``seeds``, ``total_timesteps``, ``final_return`` (per seed),
+  ``final_return_iqm``, ``final_return_ci``, ``env_steps_per_s``, ``compile_s``, ``wall_s``.
+
+Seeds run with ``jax.vmap`` inside one jit; the chunk function is compiled once and called
+``num_chunks`` times, so progress, logs and (later) checkpoints happen between chunks.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxrl_policy import stats
+from jaxrl_policy.config import BaseConfig
+from jaxrl_policy.loop import make_loop
+
+FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
+
+
+def seed_keys(seed: int, num_seeds: int) -> jax.Array:
+    """Seed i uses PRNGKey(seed + i), so seed i of a multi-seed run equals a 1-seed run with seed + i."""
+    return jax.vmap(jax.random.PRNGKey)(jnp.arange(seed, seed + num_seeds, dtype=jnp.uint32))
+
+
+def run_metadata(num_seeds: int) -> dict[str, Any]:
+    import jaxlib
+
+    from jaxrl_policy import __version__
+    dev = jax.devices()
+    return {
+        "package_version": __version__,
+        "jax_version": jax.__version__,
+        "jaxlib_version": jaxlib.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "machine": platform.processor() or platform.machine(),
+        "device_kind": dev[0].device_kind,
+        "device_count": len(dev),
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "command": " ".join(["jaxrl-policy", *sys.argv[1:]]) if sys.argv else "",
+        "num_seeds": num_seeds,
+    }
+
+
+def _windows(n: int, rows: int) -> list[np.ndarray]:
+    return [w for w in np.array_split(np.arange(n), max(1, min(rows, n))) if w.size]
+
+
+def window_rows(m: dict[str, np.ndarray], first_iteration: int, rows: int, wall_s: float, seeds: list[int]):
+    """Aggregate per-iteration metrics ``[S, I]`` into ``W`` rows per seed.
+
+    Episode statistics are weighted by the number of episodes that ended in each iteration;
+    ``*_max`` keys take the max, counters the last value, everything else the NaN-aware mean.
+    """
+    out = []
+    S, n = m["episodes"].shape
+    for w in _windows(n, rows):
+        eps = m["episodes"][:, w].astype(np.float64)
+        tot = eps.sum(1)
+        for s in range(S):
+            row: dict[str, Any] = {"seed": seeds[s], "iteration": int(first_iteration + w[-1] + 1),
+                                   "env_steps": int(m["env_steps"][s, w[-1]])}
+            for k, v in m.items():
+                if k in ("env_steps",):
+                    continue
+                x = v[s, w].astype(np.float64)
+                if k in ("episode_return", "episode_length"):
+                    val = float(np.nansum(np.nan_to_num(x) * eps[s]) / tot[s]) if tot[s] > 0 else None
+                elif k == "episodes":
+                    val = int(tot[s])
+                elif k in ("grad_steps",):
+                    val = float(x[-1])
+                elif np.all(np.isnan(x)):
+                    val = None
+                elif k.endswith("_max"):
+                    val = float(np.nanmax(x))
+                else:
+                    val = float(np.nanmean(x))
+                row[k] = None if val is None or (isinstance(val, float) and not math.isfinite(val)) else val
+            row["wall_s"] = round(wall_s, 3)
+            out.append(row)
+    return out
+
+
+def final_returns(env_steps: np.ndarray, returns: np.ndarray, episodes: np.ndarray, budget: int) -> list[float]:
+    """Per seed: episode-weighted mean return over iterations whose env steps exceed 95% of the budget."""
+    sel = env_steps > (1.0 - FINAL_FRACTION) * budget  # [I]
+    out = []
+    for s in range(returns.shape[0]):
+        e = episodes[s, sel].astype(np.float64)
+        r = np.nan_to_num(returns[s, sel].astype(np.float64))
+        out.append(float((r * e).sum() / e.sum()) if e.sum() > 0 else float("nan"))
+    return out
+
+
+def _json_float(x):
+    return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
+
+
+def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
+        progress: Callable[[str], None] | None = print) -> dict[str, Any]:
+    """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary."""
+    out_dir = Path(out) if out is not None else None
+    seeds = list(range(cfg.seed, cfg.seed + num_seeds))
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        meta = run_metadata(num_seeds)
+        (out_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "seeds": seeds, "run": meta}, indent=2))
+    loop = make_loop(cfg)
+    t_start = time.perf_counter()
+    keys = seed_keys(cfg.seed, num_seeds)
+    init = jax.jit(jax.vmap(loop.init))
+    chunk = jax.jit(jax.vmap(loop.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    t0 = time.perf_counter()
+    init_c = init.lower(keys).compile()
+    state = init_c(keys)
+    chunk_c = chunk.lower(state, jnp.int32(0)).compile()
+    compile_s = time.perf_counter() - t0
+    rows_per_chunk = max(1, math.ceil(log_rows / loop.num_chunks))
+    total_steps = cfg.num_iterations * cfg.steps_per_iteration
+    hist = {"env_steps": [], "episode_return": [], "episodes": []}
+    label = f"[{cfg.algo} {cfg.env_id} ×{num_seeds}]"
+    metrics_file = open(out_dir / "metrics.jsonl", "w") if out_dir is not None else None
+    run_s = 0.0
+    try:
+        for c in range(loop.num_chunks):
+            t = time.perf_counter()
+            state, m = chunk_c(state, jnp.int32(c))
+            m = jax.device_get(m)
+            run_s += time.perf_counter() - t
+            m = {k: np.asarray(v) for k, v in m.items()}
+            valid = min(loop.iterations_per_chunk, cfg.num_iterations - c * loop.iterations_per_chunk)
+            m = {k: v[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
+            for k in hist:
+                hist[k].append(m[k][0] if k == "env_steps" else m[k])
+            if metrics_file is not None:
+                for row in window_rows(m, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
+                    metrics_file.write(json.dumps(row) + "\n")
+                metrics_file.flush()
+            if progress is not None:
+                done = int(m["env_steps"][0, -1])
+                eps = m["episodes"].sum(1)
+                per_seed = np.where(eps > 0, np.nansum(np.nan_to_num(m["episode_return"]) * m["episodes"], 1)
+                                    / np.maximum(eps, 1), np.nan)
+                ret = stats.iqm(per_seed[~np.isnan(per_seed)]) if np.any(~np.isnan(per_seed)) else float("nan")
+                sps = done * num_seeds / run_s
+                eta = (total_steps - done) * num_seeds / sps
+                progress(f"{label} chunk {c + 1}/{loop.num_chunks}  env steps {done:,}/{total_steps:,} "
+                         f"({100 * done / total_steps:.0f}%)  return IQM {ret:.1f}  {sps:,.0f} steps/s  ETA {eta:.0f}s")
+    finally:
+        if metrics_file is not None:
+            metrics_file.close()
+    env_steps = np.concatenate(hist["env_steps"])
+    fr = final_returns(env_steps, np.concatenate(hist["episode_return"], 1), np.concatenate(hist["episodes"], 1),
+                       total_steps)
+    agg = stats.aggregate(np.asarray(fr))
+    summary = {
+        "algo": cfg.algo,
+        "env": cfg.env_id,
+        "seeds": seeds,
+        "total_timesteps": cfg.total_timesteps,
+        "env_steps": total_steps,
+        "final_return": [_json_float(x) for x in fr],
+        "final_return_iqm": _json_float(agg["iqm"]),
+        "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
+        "env_steps_per_s": round(total_steps * num_seeds / run_s),
+        "env_steps_per_s_per_seed": round(total_steps / run_s),
+        "compile_s": round(compile_s, 3),
+        "wall_s": round(time.perf_counter() - t_start, 3),
+    }
+    if out_dir is not None:
+        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    return summary
