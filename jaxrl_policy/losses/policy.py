@@ -70,7 +70,7 @@ def ppo_clip_loss(ratio_t: Array, adv_t: Array, epsilon: float) -> Array:
     chex.assert_type([ratio_t, adv_t], float)
     chex.assert_equal_shape([ratio_t, adv_t])
     clipped_ratio_t = jnp.clip(ratio_t, 1.0 - epsilon, 1.0 + epsilon)
-    surrogate_t = jnp.maximum(ratio_t * adv_t, clipped_ratio_t * adv_t)
+    surrogate_t = jnp.minimum(ratio_t * adv_t, clipped_ratio_t * adv_t)
     return -jnp.mean(surrogate_t)
 
 

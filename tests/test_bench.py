@@ -1,0 +1,27 @@
+"""Smoke test of the throughput benchmark (no speed thresholds: timings depend on the machine)."""
+import json
+
+from jaxrl_policy.bench import main
+
+POSITIVE = ("compile_s", "train_env_steps_per_s_max", "train_env_steps_per_s_median", "raw_env_steps_per_s",
+            "acting_only", "learning_only", "combined", "pct_of_combined")
+
+
+def test_bench_quick_writes_json_and_table(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    main(["--quick", "--algos", "ppo", "--out", str(out)])
+    doc = json.loads(out.read_text())
+    for k in ("cpu", "cores", "jax", "jaxlib", "device_kind", "xla_flags"):
+        assert k in doc["machine"]
+    assert doc["machine"]["cores"] >= 1
+    assert "date" in doc and doc["command"].startswith("jaxrl-policy bench")
+    (r,) = doc["results"]
+    assert (r["algo"], r["env"], r["num_envs"], r["num_steps"], r["seeds"]) == ("ppo", "CartPole-v1", 4, 128, 1)
+    assert r["total_timesteps"] == 20_000
+    for k in POSITIVE:
+        assert isinstance(r[k], (int, float)) and r[k] > 0, (k, r[k])
+    assert r["train_env_steps_per_s_max"] >= r["train_env_steps_per_s_median"]
+    assert r["combined"] <= min(r["acting_only"], r["learning_only"])
+    assert not any(k.startswith("peer_") for k in r)  # no --peers given
+    table = capsys.readouterr().out
+    assert "| algo |" in table and "| ppo | 4×128 |" in table

@@ -1,0 +1,48 @@
+"""Time-limit truncation bootstraps from V(final obs); termination does not. For every algorithm.
+
+Probe-TimeLimit-v0: reward 1 every step, never terminates, cut after 10 steps, constant obs.
+With γ = 0.9 the true value is 1 / (1 − γ) = 10. Treating the cut as a termination would
+teach V ≈ mean over t of (1 − γ^(10−t)) / (1 − γ) ≈ 4.1, so the test fails if bootstrapping
+at truncation is removed. Probe-Terminate-v0 (terminates after 10 steps, time left in obs) checks
+the other side: V(start) = (1 − γ^10) / (1 − γ) = 6.51, V(5 steps left) = 4.10; bootstrapping
+through the termination would push both towards 10.
+"""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import train_seeds
+from jaxrl_policy.algorithms.ppo import make_actor_critic
+from jaxrl_policy.envs.adapter import env_spec
+from jaxrl_policy.networks import ActorCritic, QNetwork
+
+COMMON = dict(total_timesteps=20_000, learning_rate=3e-3, gamma=0.9, anneal_lr=False)
+ALGOS = {
+    "ppo": dict(num_envs=4, num_steps=32, **COMMON),
+    "vtrace": dict(num_envs=4, num_steps=32, **COMMON),
+    "dqn": dict(num_envs=4, num_steps=1, learning_starts=500, replay_ratio=0.25, buffer_size=2000, batch_size=64,
+                target_update_interval=100, **COMMON),
+}
+
+
+def learned_values(algo, env_id, obs):
+    cfg, state, _ = train_seeds(algo, env_id, 1, **ALGOS[algo])
+    params = jax.tree.map(lambda x: x[0], state.agent.params)
+    obs = jnp.asarray(obs, jnp.float32)[:, None]
+    if algo == "dqn":
+        net = QNetwork(1, cfg.hidden_sizes, cfg.activation, cfg.orthogonal_init)
+        return np.asarray(net.apply(params, obs)[:, 0])
+    return np.asarray(make_actor_critic(cfg, env_spec(env_id)).apply(params, obs, method=ActorCritic.value))
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_truncation_bootstraps(algo):
+    v = learned_values(algo, "Probe-TimeLimit-v0", [0.0])
+    assert abs(v[0] - 10.0) < 1.0, v
+
+
+@pytest.mark.parametrize("algo", list(ALGOS))
+def test_termination_does_not_bootstrap(algo):
+    v = learned_values(algo, "Probe-Terminate-v0", [1.0, 0.5])
+    np.testing.assert_allclose(v, [6.513, 4.095], atol=0.5)
