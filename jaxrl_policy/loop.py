@@ -14,7 +14,10 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
 
 ``make_loop`` exposes the same iteration as ``init`` + ``run_chunk(state, chunk)`` so the CLI can
 run host-visible chunks (progress, logs) while ``make_train`` scans over all iterations in one
-XLA program. Both run the identical iteration function; when the chunk length does not divide
+XLA program. Both run the identical iteration function, so they agree up to float rounding (XLA
+fuses the two programs differently: ~1 ulp, which training can amplify over many updates).
+Bit-identical reruns are promised for the same program: same config (``num_chunks`` included),
+seeds and device count. When the chunk length does not divide
 the iteration count, the last chunk's surplus iterations are skipped by an unbatched
 ``lax.cond`` and their metrics dropped by the host.
 """
