@@ -8,6 +8,7 @@ from jaxrl_policy.config import (BaseConfig, DQNConfig, PPOConfig, VTraceConfig,
 from jaxrl_policy.loop import make_loop, make_train  # noqa: E402
 from jaxrl_policy.runner import run, seed_keys  # noqa: E402
 from jaxrl_policy import losses  # noqa: E402,F401
+from jaxrl_policy import _threefry  # noqa: E402,F401  (unrolled threefry on CPU: same bits, faster)
 
 __all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "default_config", "config_from_dict",
            "make_train", "make_loop", "run", "seed_keys", "losses", "__version__"]

@@ -47,10 +47,9 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_policy.config import BaseConfig, default_config
-from jaxrl_policy.envs.adapter import make_gymnax, make_vec_env
+from jaxrl_policy.envs.adapter import make_gymnax
 from jaxrl_policy.loop import make_loop, make_train
 from jaxrl_policy.runner import seed_keys
-from jaxrl_policy.types import Transition
 
 ALGOS = ("ppo", "dqn", "vtrace")
 DEFAULT_NUM_ENVS = {"ppo": [4, 64, 1024], "vtrace": [4, 64, 1024], "dqn": [10]}
@@ -121,30 +120,6 @@ def raw_env_program(env_id: str, num_envs: int, total_steps: int, seeds: int = 1
     return Program(compiled, (keys,), seeds * num_envs * T, compile_s)
 
 
-def _rollout_fn(cfg: BaseConfig, loop):
-    """The loop's rollout (loop.py ``_rollout``) rebuilt from public pieces: actor/act + env step."""
-    algo = loop.algorithm
-    venv = make_vec_env(cfg.env_id, cfg.num_envs)
-    T, E = cfg.num_steps, cfg.num_envs
-
-    def rollout(agent, env_state, key, env_step0):
-        actor = algo.actor(agent)
-
-        def step(carry, t):
-            env_state, key = carry
-            key, k_act, k_env = jax.random.split(key, 3)
-            action, extras = algo.act(actor, env_state.obs, k_act, env_step0 + t * E)
-            new_state, out = venv.step(k_env, env_state, action)
-            tr = Transition(env_state.obs, action, out.reward, out.terminated, out.truncated, out.next_obs, extras)
-            ep = (out.episode_return, out.episode_length, out.terminated | out.truncated)
-            return (new_state, key), (tr, ep)
-
-        (env_state, _), (unroll, ep) = jax.lax.scan(step, (env_state, key), jnp.arange(T, dtype=jnp.int32))
-        return env_state, unroll, ep
-
-    return rollout
-
-
 def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Program, Program, float, int]:
     """Acting-only and learning-only programs built from ``make_loop(cfg)``'s pieces.
 
@@ -152,7 +127,7 @@ def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Pro
     """
     loop = make_loop(cfg)
     algo = loop.algorithm
-    rollout = _rollout_fn(cfg, loop)
+    rollout = loop.rollout
     N = cfg.num_envs * cfg.num_steps
     n_iter = cfg.num_iterations
     keys = seed_keys(0, seeds)

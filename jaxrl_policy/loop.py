@@ -39,6 +39,7 @@ class Loop(NamedTuple):
     """Host-visible pieces of one training run (pure functions)."""
 
     init: Callable[[jax.Array], LoopState]
+    rollout: Callable  # (agent, env_state, key, env_step0) -> (env_state, Transition [T, E], episode stats)
     run_chunk: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, chunk index)
     iteration: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, iteration index)
     num_chunks: int
@@ -61,19 +62,22 @@ def make_loop(cfg: BaseConfig) -> Loop:
         return LoopState(agent, env_state, storage, key, jnp.zeros((), jnp.int32))
 
     def _rollout(agent, env_state, key, env_step0):
+        """T steps of acting: ``(env_state, Transition [T, E], (return, length, done) [T, E])``."""
         actor = algo.actor(agent)
+        # All of the unroll's keys in one draw: one PRNG call instead of one per step.
+        step_keys = jax.random.split(key, 2 * T).reshape(T, 2, *key.shape)
 
-        def step(carry, t):
-            env_state, key = carry
-            key, k_act, k_env = jax.random.split(key, 3)
+        def step(env_state, xs):
+            t, (k_act, k_env) = xs
             env_step = env_step0 + t * E
             action, extras = algo.act(actor, env_state.obs, k_act, env_step)
             new_state, out = venv.step(k_env, env_state, action)
             tr = Transition(env_state.obs, action, out.reward, out.terminated, out.truncated, out.next_obs, extras)
             ep = (out.episode_return, out.episode_length, out.terminated | out.truncated)
-            return (new_state, key), (tr, ep)
+            return new_state, (tr, ep)
 
-        (env_state, _), (unroll, ep) = jax.lax.scan(step, (env_state, key), jnp.arange(T, dtype=jnp.int32))
+        env_state, (unroll, ep) = jax.lax.scan(
+            step, env_state, (jnp.arange(T, dtype=jnp.int32), (step_keys[:, 0], step_keys[:, 1])))
         return env_state, unroll, ep
 
     def learn_metric_shapes(state: LoopState):
@@ -130,7 +134,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
         idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
         return jax.lax.scan(body, state, idx)
 
-    return Loop(init, run_chunk, iteration, num_chunks, ipc, algo)
+    return Loop(init, _rollout, run_chunk, iteration, num_chunks, ipc, algo)
 
 
 def make_train(cfg: BaseConfig) -> Callable[[jax.Array], tuple[LoopState, dict]]:

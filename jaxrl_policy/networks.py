@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 from flax.linen.initializers import constant, orthogonal
@@ -19,10 +20,43 @@ from flax.linen.initializers import constant, orthogonal
 ACTIVATIONS = {"tanh": nn.tanh, "relu": nn.relu, "gelu": nn.gelu, "silu": nn.silu}
 
 
+@jax.custom_vjp
+def _matmul(x, w):
+    return jnp.matmul(x, w)
+
+
+def _matmul_fwd(x, w):
+    return jnp.matmul(x, w), (x, w)
+
+
+def _matmul_bwd(res, g):
+    # dW = xᵀ g contracts the batch axis, dim 0 of both operands. XLA folds a plain transpose
+    # into the dot, and XLA:CPU then runs that "TN" dot through a slow generic path (measured:
+    # 54 µs for DQN's [128,120]ᵀ[128,84], 3× the forward dot). Materialising xᵀ behind an
+    # optimization barrier keeps the transpose a cheap copy and the dot in the fast NN form.
+    x, w = res
+    x2, g2 = x.reshape(-1, x.shape[-1]), g.reshape(-1, g.shape[-1])
+    xt = jax.lax.optimization_barrier(x2.T)
+    return jnp.matmul(g, w.T), jnp.matmul(xt, g2)
+
+
+_matmul.defvjp(_matmul_fwd, _matmul_bwd)
+
+
+def cpu_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_element_type=None, **_):
+    """``nn.Dense``'s ``x @ W`` with the CPU-friendly gradient above (same values, ~1 ulp)."""
+    (lc, rc), (lb, rb) = dimension_numbers
+    if tuple(lc) != (lhs.ndim - 1,) or tuple(rc) != (0,) or lb or rb:  # not Dense's contraction
+        return jax.lax.dot_general(lhs, rhs, dimension_numbers, precision, preferred_element_type)
+    return _matmul(lhs, rhs)
+
+
 def _dense(features: int, gain: float, ortho: bool) -> nn.Dense:
+    # The CPU gradient path only where XLA:CPU compiles it; GPU/TPU keep the fused transpose.
+    kw = {"dot_general": cpu_dot_general} if jax.default_backend() == "cpu" else {}
     if ortho:
-        return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=constant(0.0))
-    return nn.Dense(features)
+        return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=constant(0.0), **kw)
+    return nn.Dense(features, **kw)
 
 
 class MLPTorso(nn.Module):

@@ -8,10 +8,13 @@ The run folder holds (the public contract in ARCHITECTURE.md):
 - ``metrics.jsonl``: one line per seed and logged window (``iteration``, ``env_steps``,
   ``episode_return``, loss terms, diagnostics, ``wall_s``);
 - ``summary.json``: ``algo``, ``env``, ``seeds``, ``total_timesteps``, ``final_return`` (per seed),
-  ``final_return_iqm``, ``final_return_ci``, ``env_steps_per_s``, ``compile_s``, ``wall_s``.
+  ``final_return_iqm``, ``final_return_ci``, ``env_steps_per_s``, ``compile_s``, ``wall_s``, plus
+  ``env_steps`` and ``diagnostics`` (the spectrum diagnostics averaged over learning iterations
+  and seeds; ``*_max`` ones are maxima).
 
 Seeds run with ``jax.vmap`` inside one jit; the chunk function is compiled once and called
-``num_chunks`` times, so progress, logs and (later) checkpoints happen between chunks.
+``num_chunks`` times, so progress and logs happen between chunks (``metrics.jsonl`` is flushed
+after every chunk, so a crash keeps everything logged so far).
 """
 from __future__ import annotations
 
@@ -31,6 +34,7 @@ import numpy as np
 from jaxrl_policy import stats
 from jaxrl_policy.config import BaseConfig
 from jaxrl_policy.loop import make_loop
+from jaxrl_policy.types import DIAGNOSTICS
 
 FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
 
@@ -138,6 +142,8 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     total_steps = cfg.num_iterations * cfg.steps_per_iteration
     hist = {"env_steps": [], "episode_return": [], "episodes": []}
     label = f"[{cfg.algo} {cfg.env_id} ×{num_seeds}]"
+    diag_sum = {k: (-np.inf if k.endswith("_max") else 0.0) for k in DIAGNOSTICS}
+    diag_n = dict.fromkeys(DIAGNOSTICS, 0)
     metrics_file = open(out_dir / "metrics.jsonl", "w") if out_dir is not None else None
     run_s = 0.0
     try:
@@ -151,6 +157,13 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
             m = {k: v[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
             for k in hist:
                 hist[k].append(m[k][0] if k == "env_steps" else m[k])
+            for k in DIAGNOSTICS:  # NaN where an iteration did not learn
+                v = m[k][~np.isnan(m[k])]
+                if v.size and k.endswith("_max"):
+                    diag_sum[k] = max(diag_sum[k], float(v.max()))
+                elif v.size:
+                    diag_sum[k] += float(v.sum())
+                    diag_n[k] += v.size
             if metrics_file is not None:
                 for row in window_rows(m, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
                     metrics_file.write(json.dumps(row) + "\n")
@@ -185,6 +198,9 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
         "env_steps_per_s_per_seed": round(total_steps / run_s),
         "compile_s": round(compile_s, 3),
         "wall_s": round(time.perf_counter() - t_start, 3),
+        # spectrum diagnostics over every learning iteration and seed (max of the *_max ones)
+        "diagnostics": {k: _json_float(v if k.endswith("_max") else (v / diag_n[k] if diag_n[k] else np.nan))
+                        for k, v in diag_sum.items()},
     }
     if out_dir is not None:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))

@@ -30,6 +30,11 @@ def make_optimizer(cfg: BaseConfig, gradient_steps_per_iteration: int) -> optax.
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
 
 
+def grad_norm(grads) -> jax.Array:
+    """Global L2 norm of a gradient pytree (before clipping)."""
+    return jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+
+
 def ratio_diagnostics(rho: jax.Array, clip_low: float, clip_high: float) -> dict[str, jax.Array]:
     """Importance-ratio statistics of ``rho`` [N] (π_learner / μ_behaviour).
 
@@ -44,6 +49,16 @@ def ratio_diagnostics(rho: jax.Array, clip_low: float, clip_high: float) -> dict
         "ratio_clip_frac": jnp.mean((rho < clip_low) | (rho > clip_high)),
         "ess": jnp.square(rho.sum()) / (n * jnp.square(rho).sum() + 1e-12),
     }
+
+
+def sampled_kl(log_rho: jax.Array) -> jax.Array:
+    """KL(μ_acting ‖ π_learning) from actions sampled by μ: mean of (ρ − 1) − log ρ (Schulman's k3).
+
+    Unbiased and ≥ 0 per sample; needs only the stored log μ(a), not the acting logits, so the
+    rollout stores one float per step instead of ``[A]``.
+    """
+    log_rho = jax.lax.stop_gradient(log_rho)
+    return jnp.mean(jnp.expm1(log_rho) - log_rho)
 
 
 def age_diagnostics(grad_steps: jax.Array, version: jax.Array) -> dict[str, jax.Array]:

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import age_diagnostics, make_optimizer, mean_metrics
+from jaxrl_policy.algorithms.common import grad_norm, age_diagnostics, make_optimizer, mean_metrics
 from jaxrl_policy.config import DQNConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import QNetwork, dummy_obs, torso_kind
@@ -56,10 +56,13 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
     def act(actor_state, obs, key, env_step):
         params, version = actor_state
         q = net.apply(params, obs)
-        k_explore, k_random = jax.random.split(key)
+        # One uniform draw per env does both jobs: u < ε explores, and then u / ε is uniform on
+        # [0, 1) and picks the random action (one PRNG call per step instead of three).
         eps = epsilon_schedule(cfg, env_step)
-        explore = jax.random.uniform(k_explore, q.shape[:1]) < eps
-        random_action = jax.random.randint(k_random, q.shape[:1], 0, spec.num_actions)
+        u = jax.random.uniform(key, q.shape[:1])
+        explore = u < eps
+        random_action = jnp.minimum((u / jnp.maximum(eps, 1e-12) * spec.num_actions).astype(jnp.int32),
+                                    spec.num_actions - 1)
         action = jnp.where(explore, random_action, jnp.argmax(q, -1))
         return action, {"version": jnp.broadcast_to(version, action.shape)}
 
@@ -83,7 +86,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
             (loss, aux), grads = grad_fn(params, state.target_params, b)
             updates, opt_state = tx.update(grads, opt_state, params)
             return (optax.apply_updates(params, updates), opt_state), {
-                "loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+                "loss": loss, "grad_norm": grad_norm(grads), **aux}
 
         (params, opt_state), stats = jax.lax.scan(step, (state.params, state.opt_state), batch)
         # Target update when this iteration crossed a multiple of target_update_interval env

@@ -15,8 +15,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import (age_diagnostics, make_optimizer, mean_metrics,
-                                            ratio_diagnostics, sample_categorical)
+from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
+                                            ratio_diagnostics, sample_categorical, sampled_kl)
 from jaxrl_policy.config import PPOConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import ActorCritic, dummy_obs, torso_kind
@@ -53,14 +53,15 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         params, version = actor_state
         logits, value = net.apply(params, obs)
         action, logp = sample_categorical(key, logits)
-        return action, {"log_prob": logp, "value": value, "logits": logits,
+        return action, {"log_prob": logp, "value": value,
                         "version": jnp.broadcast_to(version, action.shape)}
 
     def loss_fn(params, mb):
         logits, value = net.apply(params, mb["obs"])
         logp_all = jax.nn.log_softmax(logits)
         logp = jnp.take_along_axis(logp_all, mb["action"][:, None], -1)[:, 0]
-        ratio = jnp.exp(logp - mb["log_prob"])
+        log_ratio = logp - mb["log_prob"]
+        ratio = jnp.exp(log_ratio)
         adv = mb["adv"]
         if cfg.normalize_advantages:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
@@ -70,7 +71,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         ent_loss = losses.entropy_loss(logits_t=logits)
         total = pg_loss + cfg.vf_coef * v_loss + cfg.ent_coef * ent_loss
         aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss,
-               "policy_kl": losses.categorical_kl(mb["logits"], logits).mean(),
+               "policy_kl": sampled_kl(log_ratio),
                **ratio_diagnostics(ratio, 1 - cfg.clip_eps, 1 + cfg.clip_eps)}
         return total, aux
 
@@ -86,7 +87,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
             unroll.reward, discount_t, ex["value"], v_t, cfg.gae_lambda, unroll.truncated)
         flat = lambda x: x.reshape((N, *x.shape[2:]))  # noqa: E731
         data = {"obs": flat(unroll.obs), "action": flat(unroll.action), "log_prob": flat(ex["log_prob"]),
-                "value": flat(ex["value"]), "logits": flat(ex["logits"]), "adv": flat(adv),
+                "value": flat(ex["value"]), "adv": flat(adv),
                 "target": flat(adv + ex["value"])}
 
         def minibatch(carry, idx):
@@ -95,7 +96,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
             (loss, aux), grads = grad_fn(params, mb)
             updates, opt_state = tx.update(grads, opt_state, params)
             params = optax.apply_updates(params, updates)
-            return (params, opt_state), {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+            return (params, opt_state), {"loss": loss, "grad_norm": grad_norm(grads), **aux}
 
         def epoch(carry, k):
             perm = jax.random.permutation(k, N).reshape(cfg.num_minibatches, M)

@@ -20,8 +20,8 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import (age_diagnostics, make_optimizer, mean_metrics,
-                                            ratio_diagnostics, sample_categorical)
+from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
+                                            ratio_diagnostics, sample_categorical, sampled_kl)
 from jaxrl_policy.algorithms.ppo import make_actor_critic
 from jaxrl_policy.config import VTraceConfig
 from jaxrl_policy.envs.adapter import EnvSpec
@@ -61,7 +61,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         params, version = actor_state
         logits, _ = net.apply(params, obs)
         action, logp = sample_categorical(key, logits)
-        return action, {"log_prob": logp, "logits": logits, "version": jnp.broadcast_to(version, action.shape)}
+        return action, {"log_prob": logp, "version": jnp.broadcast_to(version, action.shape)}
 
     def loss_fn(params, u):
         # u: Transition [T, M] (M envs of one minibatch)
@@ -69,7 +69,8 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         v_t = net.apply(params, u.next_obs, method=ActorCritic.value)  # bootstrap from true next obs
         logp_all = jax.nn.log_softmax(logits)
         logp = jnp.take_along_axis(logp_all, u.action[..., None], -1)[..., 0]
-        rho = jnp.exp(jax.lax.stop_gradient(logp) - u.extras["log_prob"])
+        log_rho = jax.lax.stop_gradient(logp) - u.extras["log_prob"]
+        rho = jnp.exp(log_rho)
         discount_t = cfg.gamma * (1.0 - u.terminated.astype(jnp.float32))
         vs, pg_adv = vtrace_t(v_tm1, v_t, u.reward, discount_t, rho, cfg.gae_lambda, cfg.clip_rho_threshold,
                               cfg.clip_pg_rho_threshold, u.truncated, cfg.clip_c_threshold)
@@ -81,7 +82,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         total = pg_loss + cfg.vf_coef * v_loss + cfg.ent_coef * ent_loss
         thr = min(cfg.clip_rho_threshold, cfg.clip_pg_rho_threshold)
         aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss,
-               "policy_kl": losses.categorical_kl(u.extras["logits"], jax.lax.stop_gradient(logits)).mean(),
+               "policy_kl": sampled_kl(log_rho),
                **ratio_diagnostics(rho, -jnp.inf, thr)}
         return total, aux
 
@@ -105,7 +106,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
             k = k + 1
             if L:
                 ring = jax.tree.map(lambda r, p: jax.lax.dynamic_update_index_in_dim(r, p, k % (L + 1), 0), ring, params)
-            return (params, opt_state, k, ring), {"loss": loss, "grad_norm": optax.global_norm(grads), **aux}
+            return (params, opt_state, k, ring), {"loss": loss, "grad_norm": grad_norm(grads), **aux}
 
         (params, opt_state, k, ring), stats = jax.lax.scan(
             step, (state.params, state.opt_state, state.grad_steps, state.past_params), batches)
