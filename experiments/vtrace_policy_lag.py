@@ -29,7 +29,7 @@ def table(rows: list[dict]) -> str:
         lo, hi = s["final_return_ci"]
         cells = [str(r["lag"]), f"{s['final_return_iqm']:.1f} [{lo:.1f}, {hi:.1f}]",
                  " ".join(f"{x:.0f}" for x in s["final_return"])]
-        cells += ["—" if d[k] is None else f"{d[k]:.3g}" for k in COLUMNS]
+        cells += ["—" if d[k] is None else f"{d[k]:.4g}" for k in COLUMNS]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

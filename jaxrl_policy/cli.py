@@ -25,16 +25,19 @@ def _config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: d
     """Defaults for (algo, env), then ``shared`` overrides, then tyro parses ``rest`` on top."""
     import tyro
 
-    from jaxrl_policy.config import ConfigError, default_config
+    from jaxrl_policy.config import ConfigError, default_config, deferred_validation
     try:
         default = default_config(algo, env, **(shared or {}))
     except ValueError as e:
         _fail(str(e))
+    with deferred_validation():  # tyro builds the dataclass; we validate once, with our message
+        cfg = tyro.cli(type(default), default=default, args=rest, prog=prog,
+                       description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
     try:
-        return tyro.cli(type(default), default=default, args=rest, prog=prog,
-                        description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
+        cfg.validate()
     except ConfigError as e:
         _fail(str(e))
+    return cfg
 
 
 def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
@@ -47,7 +50,16 @@ def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--out", default=None)
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--checkpoint-every", type=float, default=60.0)
+    if not multi:
+        p.add_argument("--resume", default=None)
     return p
+
+
+def _checkpoint_every(x: float) -> float | None:
+    if x < 0:
+        _fail(f"--checkpoint-every = {x}: must be >= 0 seconds (0 = no checkpoints)")
+    return x or None
 
 
 RUN_HELP = """run-level flags:
@@ -56,7 +68,14 @@ RUN_HELP = """run-level flags:
   --seeds N             seeds, run with jax.vmap inside one jit (default 1)
   --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}
   --quiet               no progress lines
+  --checkpoint-every S  checkpoint all seeds' loop state after a chunk once S seconds passed since
+                        the last one, and at the end (default 60; 0 = never){resume}
 every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
+
+
+RESUME_HELP = """
+  --resume DIR          continue the run in DIR from its latest checkpoint (its own config and
+                        seeds; bit-identical to an uninterrupted run)"""
 
 
 def _check_seeds(n: int) -> None:
@@ -68,15 +87,26 @@ def cmd_train(argv: list[str]) -> None:
     p = _run_parser("jaxrl-policy train", multi=False)
     a, rest = p.parse_known_args(argv)
     if "-h" in argv or "--help" in argv:
-        print(RUN_HELP.format(s="", extra="", cmd="train"))
-    _check_seeds(a.seeds)
-    cfg = _config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
-    from jaxrl_policy.runner import run
-    out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
-    s = run(cfg, a.seeds, out, progress=None if a.quiet else print)
+        print(RUN_HELP.format(s="", extra="", cmd="train", resume=RESUME_HELP))
+    every = _checkpoint_every(a.checkpoint_every)
+    if a.resume is not None:
+        if rest:
+            _fail(f"--resume continues a run with its own config; drop: {' '.join(rest)}")
+        from jaxrl_policy.runner import resume_run
+        try:
+            s = resume_run(a.resume, progress=None if a.quiet else print, checkpoint_every_s=every)
+        except ValueError as e:
+            _fail(str(e))
+        out = a.resume
+    else:
+        _check_seeds(a.seeds)
+        cfg = _config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
+        from jaxrl_policy.runner import run
+        out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
+        s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every)
     print(json.dumps({k: s[k] for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
                                         "env_steps_per_s", "compile_s", "wall_s")}))
-    print(f"wrote {out}/config.json, metrics.jsonl, summary.json")
+    print(f"wrote {out}/config.json, metrics.jsonl, summary.json" + (", checkpoints/" if every else ""))
 
 
 def cmd_compare(argv: list[str]) -> None:
@@ -87,9 +117,10 @@ def cmd_compare(argv: list[str]) -> None:
     if "-h" in argv or "--help" in argv:
         print(RUN_HELP.format(s="s", extra="; one sub-folder per algorithm, plus summary.json, "
                               "summary.md, returns.png\n  --total-timesteps N   same env-step budget for every algorithm",
-                              cmd="compare"))
+                              cmd="compare", resume=""))
         raise SystemExit(0)
     _check_seeds(a.seeds)
+    every = _checkpoint_every(a.checkpoint_every)
     if rest:
         _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
@@ -101,7 +132,7 @@ def cmd_compare(argv: list[str]) -> None:
     dirs = []
     for cfg in cfgs:
         d = out / cfg.algo
-        run(cfg, a.seeds, d, progress=None if a.quiet else print)
+        run(cfg, a.seeds, d, progress=None if a.quiet else print, checkpoint_every_s=every)
         dirs.append(d)
     res = report_runs(dirs, out, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} seeds)")
     print(res["markdown"])

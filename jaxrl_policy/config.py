@@ -10,6 +10,8 @@ parallel envs of one seed (the convention of purejaxrl and CleanRL); an *iterati
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import dataclasses
 import difflib
 import math
@@ -29,6 +31,19 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = [f"  {name} = {value!r}: {rule}" for name, value, rule in problems]
         super().__init__(f"invalid {algo} config ({len(problems)} problem(s)):\n" + "\n".join(lines))
+
+
+_VALIDATE = contextvars.ContextVar("jaxrl_policy_validate", default=True)
+
+
+@contextlib.contextmanager
+def deferred_validation():
+    """Build configs without validating them (the CLI parses first, then validates once)."""
+    token = _VALIDATE.set(False)
+    try:
+        yield
+    finally:
+        _VALIDATE.reset(token)
 
 
 @dataclass(frozen=True)
@@ -64,7 +79,7 @@ class BaseConfig:
     torso: Torso = "auto"
     """network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
     num_chunks: int = 20
-    """host-visible chunks the run is split into (progress lines, log rows, checkpoints)."""
+    """host-visible chunks the run is split into (a progress line and log rows after each)."""
 
     algo: ClassVar[str] = "base"
 
@@ -140,6 +155,11 @@ class BaseConfig:
         return p
 
     def __post_init__(self):
+        if _VALIDATE.get():
+            self.validate()
+
+    def validate(self) -> None:
+        """Raise one ``ConfigError`` naming every bad field, its value and the rule."""
         problems = self._problems()
         if problems:
             raise ConfigError(problems, self.algo)

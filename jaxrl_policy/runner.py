@@ -119,12 +119,32 @@ def _json_float(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
+def _truncate_metrics(path: Path, iterations_done: int) -> None:
+    """Drop log rows written after the checkpoint a run resumes from."""
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line)["iteration"] <= iterations_done]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
 def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
-        progress: Callable[[str], None] | None = print) -> dict[str, Any]:
-    """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary."""
+        progress: Callable[[str], None] | None = print, checkpoint_every_s: float | None = 60.0,
+        resume: bool = False) -> dict[str, Any]:
+    """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary.
+
+    With ``out`` and ``checkpoint_every_s``, the loop state of all seeds is checkpointed after a
+    chunk once that many seconds have passed since the last checkpoint, and after the last chunk
+    (``checkpoint.py``). ``resume=True`` continues the run in ``out`` from its latest checkpoint
+    (``cfg`` and ``num_seeds`` must be the run's own; ``resume_run`` reads them from the folder).
+    """
+    from jaxrl_policy import checkpoint
+
     out_dir = Path(out) if out is not None else None
+    if resume and (out_dir is None or checkpoint.latest(out_dir) is None):
+        raise ValueError(f"resume: {out_dir} has no complete checkpoint to resume from")
     seeds = list(range(cfg.seed, cfg.seed + num_seeds))
-    if out_dir is not None:
+    if out_dir is not None and not resume:
         out_dir.mkdir(parents=True, exist_ok=True)
         meta = run_metadata(num_seeds)
         (out_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "seeds": seeds, "run": meta}, indent=2))
@@ -140,14 +160,24 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     compile_s = time.perf_counter() - t0
     rows_per_chunk = max(1, math.ceil(log_rows / loop.num_chunks))
     total_steps = cfg.num_iterations * cfg.steps_per_iteration
-    hist = {"env_steps": [], "episode_return": [], "episodes": []}
-    label = f"[{cfg.algo} {cfg.env_id} ×{num_seeds}]"
+    hist = {"env_steps": np.zeros((0,), np.int32), "episode_return": np.zeros((num_seeds, 0), np.float32),
+            "episodes": np.zeros((num_seeds, 0), np.int32)}
     diag_sum = {k: (-np.inf if k.endswith("_max") else 0.0) for k in DIAGNOSTICS}
     diag_n = dict.fromkeys(DIAGNOSTICS, 0)
-    metrics_file = open(out_dir / "metrics.jsonl", "w") if out_dir is not None else None
-    run_s = 0.0
+    start, run_s = 0, 0.0
+    if resume:
+        ck = checkpoint.latest(out_dir)
+        state, hist, meta = checkpoint.restore(ck, state, {k: v.dtype for k, v in hist.items()})
+        start, run_s = meta["chunks_done"], meta["run_s"]
+        diag_sum, diag_n = meta["diag_sum"], meta["diag_n"]
+        _truncate_metrics(out_dir / "metrics.jsonl", start * loop.iterations_per_chunk)
+        if progress is not None:
+            progress(f"resuming {out_dir} from chunk {start}/{loop.num_chunks}")
+    label = f"[{cfg.algo} {cfg.env_id} ×{num_seeds}]"
+    metrics_file = open(out_dir / "metrics.jsonl", "a" if resume else "w") if out_dir is not None else None
+    last_save = time.perf_counter()
     try:
-        for c in range(loop.num_chunks):
+        for c in range(start, loop.num_chunks):
             t = time.perf_counter()
             state, m = chunk_c(state, jnp.int32(c))
             m = jax.device_get(m)
@@ -155,8 +185,8 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
             m = {k: np.asarray(v) for k, v in m.items()}
             valid = min(loop.iterations_per_chunk, cfg.num_iterations - c * loop.iterations_per_chunk)
             m = {k: v[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
-            for k in hist:
-                hist[k].append(m[k][0] if k == "env_steps" else m[k])
+            hist = {"env_steps": np.concatenate([hist["env_steps"], m["env_steps"][0]]),
+                    **{k: np.concatenate([hist[k], m[k]], 1) for k in ("episode_return", "episodes")}}
             for k in DIAGNOSTICS:  # NaN where an iteration did not learn
                 v = m[k][~np.isnan(m[k])]
                 if v.size and k.endswith("_max"):
@@ -168,6 +198,12 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
                 for row in window_rows(m, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
                     metrics_file.write(json.dumps(row) + "\n")
                 metrics_file.flush()
+            last = c == loop.num_chunks - 1
+            if out_dir is not None and checkpoint_every_s is not None and (
+                    last or time.perf_counter() - last_save >= checkpoint_every_s):
+                checkpoint.save(out_dir, c + 1, state, hist,
+                                {"run_s": run_s, "diag_sum": diag_sum, "diag_n": diag_n})
+                last_save = time.perf_counter()
             if progress is not None:
                 done = int(m["env_steps"][0, -1])
                 eps = m["episodes"].sum(1)
@@ -181,9 +217,7 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     finally:
         if metrics_file is not None:
             metrics_file.close()
-    env_steps = np.concatenate(hist["env_steps"])
-    fr = final_returns(env_steps, np.concatenate(hist["episode_return"], 1), np.concatenate(hist["episodes"], 1),
-                       total_steps)
+    fr = final_returns(hist["env_steps"], hist["episode_return"], hist["episodes"], total_steps)
     agg = stats.aggregate(np.asarray(fr))
     summary = {
         "algo": cfg.algo,
@@ -205,3 +239,17 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     if out_dir is not None:
         (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def resume_run(out: str | os.PathLike, *, progress: Callable[[str], None] | None = print,
+               checkpoint_every_s: float | None = 60.0) -> dict[str, Any]:
+    """Continue the run in folder ``out`` from its latest checkpoint, with the config it was started with."""
+    from jaxrl_policy.config import config_from_dict
+    out = Path(out)
+    if not (out / "config.json").exists():
+        raise ValueError(f"resume: {out} is not a run folder (no config.json)")
+    d = json.loads((out / "config.json").read_text())
+    seeds = d.pop("seeds")
+    d.pop("run", None)
+    cfg = config_from_dict(d)
+    return run(cfg, len(seeds), out, progress=progress, checkpoint_every_s=checkpoint_every_s, resume=True)

@@ -102,3 +102,13 @@ def test_xla_scheduler_flag_is_set_unless_user_sets_it():
     env["XLA_FLAGS"] = "--xla_cpu_enable_concurrency_optimized_scheduler=true"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+
+
+def test_deferred_validation_then_validate():
+    from jaxrl_policy.config import ConfigError, PPOConfig, deferred_validation
+    with deferred_validation():
+        cfg = PPOConfig(gamma=2.0)
+    with pytest.raises(ConfigError, match="gamma = 2.0"):
+        cfg.validate()
+    with pytest.raises(ConfigError):
+        PPOConfig(gamma=2.0)  # validation is back on outside the block

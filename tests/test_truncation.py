@@ -46,3 +46,21 @@ def test_truncation_bootstraps(algo):
 def test_termination_does_not_bootstrap(algo):
     v = learned_values(algo, "Probe-Terminate-v0", [1.0, 0.5])
     np.testing.assert_allclose(v, [6.513, 4.095], atol=0.5)
+
+
+@pytest.mark.parametrize("max_steps,offsets", [(10, [0, 3, 9]), (7, [6, 0, 2]), (None, [0, 1, 2])])
+def test_next_values_equals_full_forward_pass(max_steps, offsets):
+    """The shifted-values shortcut gives V(next_obs) exactly, final observations at truncations included."""
+    from jaxrl_policy.algorithms.common import next_values
+    T, E = 32, 3
+    k1, k2 = jax.random.split(jax.random.PRNGKey(0))
+    obs = jax.random.normal(k1, (T + 1, E, 2))       # obs[t + 1] is the (reset) obs after step t
+    finals = jax.random.normal(k2, (T, E, 2))        # true final observations
+    step = np.arange(T)[:, None] + np.array(offsets)[None]  # episode clocks, one per env
+    truncated = jnp.asarray((step + 1) % (max_steps or 10**9) == 0)
+    next_obs = jnp.where(truncated[..., None], finals, obs[1:])
+    value_fn = lambda o: jnp.sin(o).sum(-1) * 3.0 + o[..., 0]  # noqa: E731
+    got = next_values(value_fn, value_fn(obs[:-1]), next_obs, truncated, max_steps)
+    np.testing.assert_allclose(got, value_fn(next_obs), rtol=1e-6)
+    if max_steps:
+        assert int(truncated.sum()) > 0

@@ -30,6 +30,31 @@ def make_optimizer(cfg: BaseConfig, gradient_steps_per_iteration: int) -> optax.
     return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
 
 
+def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | None):
+    """``V(next_obs)`` ``[T, E]`` without a forward pass over all T × E next observations.
+
+    Inside an episode ``next_obs[t]`` is ``obs[t + 1]``, whose value ``values[t + 1]`` is already
+    known; only the last step and time-limit truncations (where ``next_obs`` is the true final
+    observation, not the reset one) need new forward passes. A truncation needs
+    ``max_episode_steps`` steps since the last reset, so an env truncates at most
+    ⌈T / max_episode_steps⌉ times per unroll: that many slots per env, found with a fixed-size
+    ``nonzero``, are evaluated. Spare slots point at the last entry, which gets its own value, so
+    no masking is needed. At terminations the result is ``V(reset obs)``, which callers discount
+    to zero. With no known time limit, or no saving, it is the plain forward pass.
+
+    ``value_fn``: ``[N, O...] -> [N]``; ``values``: ``V(obs)`` ``[T, E]``; ``next_obs``: ``[T, E, O...]``.
+    """
+    T, E = values.shape
+    slots = E * -(-T // max_episode_steps) if max_episode_steps else T * E
+    if slots >= T * E // 2:
+        return value_fn(next_obs.reshape(T * E, *next_obs.shape[2:])).reshape(T, E)
+    last = value_fn(next_obs[-1])  # [E]
+    v = jnp.concatenate([values[1:], last[None]], 0).reshape(T * E)
+    idx = jnp.nonzero(truncated.reshape(T * E), size=slots, fill_value=T * E - 1)[0]
+    flat_obs = next_obs.reshape(T * E, *next_obs.shape[2:])
+    return v.at[idx].set(value_fn(flat_obs[idx])).reshape(T, E)
+
+
 def grad_norm(grads) -> jax.Array:
     """Global L2 norm of a gradient pytree (before clipping)."""
     return jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))

@@ -16,7 +16,7 @@ import optax
 
 from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
-                                            ratio_diagnostics, sample_categorical, sampled_kl)
+                                            next_values, ratio_diagnostics, sample_categorical, sampled_kl)
 from jaxrl_policy.config import PPOConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import ActorCritic, dummy_obs, torso_kind
@@ -81,7 +81,8 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         ex = unroll.extras
         # Bootstrap values of the true next observations: equal to V(obs_{t+1}) inside an
         # episode, V(final obs) at a truncation; unused (discount 0) at a termination.
-        v_t = net.apply(state.params, unroll.next_obs, method=ActorCritic.value)  # [T, E]
+        v_t = next_values(lambda o: net.apply(state.params, o, method=ActorCritic.value), ex["value"],
+                          unroll.next_obs, unroll.truncated, spec.max_episode_steps)  # [T, E]
         discount_t = cfg.gamma * (1.0 - unroll.terminated.astype(jnp.float32))
         adv = jax.vmap(losses.gae_bootstrapped, in_axes=(1, 1, 1, 1, None, 1), out_axes=1)(
             unroll.reward, discount_t, ex["value"], v_t, cfg.gae_lambda, unroll.truncated)

@@ -21,7 +21,7 @@ import optax
 
 from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
-                                            ratio_diagnostics, sample_categorical, sampled_kl)
+                                            next_values, ratio_diagnostics, sample_categorical, sampled_kl)
 from jaxrl_policy.algorithms.ppo import make_actor_critic
 from jaxrl_policy.config import VTraceConfig
 from jaxrl_policy.envs.adapter import EnvSpec
@@ -66,7 +66,9 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
     def loss_fn(params, u):
         # u: Transition [T, M] (M envs of one minibatch)
         logits, v_tm1 = net.apply(params, u.obs)  # [T, M, A], [T, M]
-        v_t = net.apply(params, u.next_obs, method=ActorCritic.value)  # bootstrap from true next obs
+        # bootstrap from the true next obs (the final one at truncations), without a full forward pass
+        v_t = jax.lax.stop_gradient(next_values(lambda o: net.apply(params, o, method=ActorCritic.value),
+                                                v_tm1, u.next_obs, u.truncated, spec.max_episode_steps))
         logp_all = jax.nn.log_softmax(logits)
         logp = jnp.take_along_axis(logp_all, u.action[..., None], -1)[..., 0]
         log_rho = jax.lax.stop_gradient(logp) - u.extras["log_prob"]

@@ -1,0 +1,91 @@
+"""Checkpoints: a run that crashes mid-way resumes from its last checkpoint, bit-identically."""
+import json
+
+import numpy as np
+import pytest
+
+from jaxrl_policy import default_config
+from jaxrl_policy.checkpoint import latest
+from jaxrl_policy.cli import main
+from jaxrl_policy.runner import resume_run, run
+
+CFG = dict(total_timesteps=4 * 128 * 10, num_chunks=4, policy_lag=2, replay_capacity=2)
+
+
+def rows(path):
+    out = [json.loads(line) for line in path.read_text().splitlines()]
+    for r in out:
+        r.pop("wall_s")
+    return out
+
+
+class Crash(Exception):
+    pass
+
+
+def test_crash_then_resume_is_bit_identical(tmp_path):
+    cfg = default_config("vtrace", "CartPole-v1", **CFG)
+    whole = run(cfg, 2, tmp_path / "whole", progress=None, checkpoint_every_s=0.0)
+
+    def crash_at_chunk_3(line):
+        if "chunk 3/" in line:
+            raise Crash(line)
+
+    with pytest.raises(Crash):
+        run(cfg, 2, tmp_path / "crashed", progress=crash_at_chunk_3, checkpoint_every_s=0.0)
+    d = tmp_path / "crashed"
+    assert latest(d).name == "chunk_000003" and not (d / "summary.json").exists()
+    logged = rows(d / "metrics.jsonl")
+    assert max(r["iteration"] for r in logged) == 9  # chunks 1-3 of 3 iterations each were logged
+
+    resumed = resume_run(d, progress=None, checkpoint_every_s=0.0)
+    assert resumed["final_return"] == whole["final_return"]
+    assert resumed["diagnostics"] == whole["diagnostics"]
+    assert rows(d / "metrics.jsonl") == rows(tmp_path / "whole" / "metrics.jsonl")
+    assert latest(d).name == "chunk_000004"  # the final state is kept for later use
+    assert len(list((d / "checkpoints").glob("chunk_*"))) == 1  # older checkpoints are removed
+
+
+def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, monkeypatch):
+    """Chunk 3 is logged but not checkpointed (its save is skipped), then the run crashes:
+    resuming restarts at chunk 3, drops its rows, and ends with the uninterrupted run's log."""
+    import jaxrl_policy.checkpoint as ck
+    cfg = default_config("ppo", "CartPole-v1", total_timesteps=4 * 128 * 8, num_chunks=4)
+    ref = run(cfg, 1, tmp_path / "ref", progress=None, checkpoint_every_s=None)
+    assert not (tmp_path / "ref" / "checkpoints").exists()
+
+    real_save = ck.save
+    monkeypatch.setattr(ck, "save", lambda d, n, *a: None if n == 3 else real_save(d, n, *a))
+
+    def crash_at_chunk_3(line):
+        if "chunk 3/" in line:
+            raise Crash(line)
+
+    d = tmp_path / "r"
+    with pytest.raises(Crash):
+        run(cfg, 1, d, progress=crash_at_chunk_3, checkpoint_every_s=0.0)
+    assert latest(d).name == "chunk_000002" and max(r["iteration"] for r in rows(d / "metrics.jsonl")) == 6
+    monkeypatch.setattr(ck, "save", real_save)
+    resumed = resume_run(d, progress=None)
+    assert resumed["final_return"] == ref["final_return"]
+    assert rows(d / "metrics.jsonl") == rows(tmp_path / "ref" / "metrics.jsonl")
+
+
+def test_cli_resume_and_bad_resume(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", str(tmp_path / "nothing")])
+    assert e.value.code == 2 and "not a run folder" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--checkpoint-every", "-1"])
+    assert e.value.code == 2 and "--checkpoint-every" in capsys.readouterr().err
+    nock = tmp_path / "nock"
+    main(["train", "--total-timesteps", "1024", "--num-chunks", "1", "--checkpoint-every", "0", "--out", str(nock),
+          "--quiet"])
+    with pytest.raises(SystemExit) as e:
+        main(["train", "--resume", str(nock)])
+    assert e.value.code == 2 and "no complete checkpoint" in capsys.readouterr().err
+    d = tmp_path / "ok"
+    main(["train", "--algo", "ppo", "--total-timesteps", "2048", "--num-chunks", "2", "--out", str(d), "--quiet"])
+    assert latest(d) is not None
+    main(["train", "--resume", str(d), "--quiet"])  # already finished: resumes at the end, rewrites the summary
+    assert np.isfinite(json.loads((d / "summary.json").read_text())["env_steps_per_s"])
