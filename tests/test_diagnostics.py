@@ -2,6 +2,7 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import age_diagnostics, ratio_diagnostics, sampled_kl
@@ -46,3 +47,16 @@ def test_dqn_epsilon_greedy_uses_one_draw_correctly():
     np.testing.assert_allclose(np.bincount(np.asarray(a0), minlength=2) / obs.shape[0], [0.5, 0.5], atol=0.02)
     late, _ = algo.act(algo.actor(agent), obs, jax.random.PRNGKey(1), cfg.total_timesteps)
     assert len(set(np.asarray(late).tolist())) == 1  # same obs, ε = 0: always the argmax
+
+
+@pytest.mark.parametrize("n", [1, 7, 512, 5000])
+def test_shuffle_is_a_uniform_permutation(n):
+    from jaxrl_policy.algorithms.common import shuffle
+    keys = jax.random.split(jax.random.PRNGKey(0), 400)
+    perms = np.asarray(jax.jit(jax.vmap(lambda k: shuffle(k, n)))(keys))
+    assert all(np.array_equal(np.sort(p), np.arange(n)) for p in perms)
+    if n >= 7:  # where element 0 lands: uniform over positions (chi-square over equal-width bins)
+        bins = n if n <= 10 else 4
+        counts = np.bincount(np.argmax(perms == 0, axis=1) * bins // n, minlength=bins)
+        expected = len(perms) / bins
+        assert ((counts - expected) ** 2 / expected).sum() < 25, counts

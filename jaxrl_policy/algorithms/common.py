@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 
 from jaxrl_policy.config import BaseConfig
@@ -53,6 +54,21 @@ def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | 
     idx = jnp.nonzero(truncated.reshape(T * E), size=slots, fill_value=T * E - 1)[0]
     flat_obs = next_obs.reshape(T * E, *next_obs.shape[2:])
     return v.at[idx].set(value_fn(flat_obs[idx])).reshape(T, E)
+
+
+def shuffle(key, n: int) -> jax.Array:
+    """A uniformly random permutation of ``range(n)`` with one sort.
+
+    ``jax.random.permutation`` sorts on random 32-bit keys, in ⌈3 ln n / ln 2³²⌉ rounds so that
+    ties cannot bias the result: one round up to n = 1625, two beyond. On XLA:CPU those two sorts
+    were 22% of PPO's time at 1024 envs (n = 131072). Sorting once on a pair of 32-bit keys gives
+    the same guarantee (a tie needs 64 equal random bits) in one pass; where jax needs one round
+    anyway we call it (a single-key sort is cheaper than a two-key one).
+    """
+    if int(np.ceil(3 * np.log(max(n, 1)) / np.log(np.iinfo(np.uint32).max))) <= 1:
+        return jax.random.permutation(key, n)
+    k = jax.random.bits(key, (2, n), jnp.uint32)
+    return jax.lax.sort((k[0], k[1], jnp.arange(n, dtype=jnp.int32)), num_keys=2)[2]
 
 
 def grad_norm(grads) -> jax.Array:

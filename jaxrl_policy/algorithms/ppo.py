@@ -16,7 +16,8 @@ import optax
 
 from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
-                                            next_values, ratio_diagnostics, sample_categorical, sampled_kl)
+                                            next_values, ratio_diagnostics, sample_categorical, sampled_kl,
+                                            shuffle)
 from jaxrl_policy.config import PPOConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import ActorCritic, dummy_obs, torso_kind
@@ -100,7 +101,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
             return (params, opt_state), {"loss": loss, "grad_norm": grad_norm(grads), **aux}
 
         def epoch(carry, k):
-            perm = jax.random.permutation(k, N).reshape(cfg.num_minibatches, M)
+            perm = shuffle(k, N).reshape(cfg.num_minibatches, M)
             return jax.lax.scan(minibatch, carry, perm)
 
         (params, opt_state), stats = jax.lax.scan(
