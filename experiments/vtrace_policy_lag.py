@@ -52,7 +52,7 @@ def main() -> None:
         rows.append({"lag": lag, "summary": s})
     md = table(rows)
     report_runs([a.out / f"lag-{lag}" for lag in a.lags], a.out,
-                title=f"V-trace on {a.env}: policy lag {a.lags} (IQM, 95% CI over {a.seeds} seeds)")
+                title=f"V-trace, {a.env}: policy lag L (IQM, 95% CI, {a.seeds} seeds)")
     (a.out / "lag.md").write_text(md + "\n")
     (a.out / "lag.json").write_text(json.dumps(rows, indent=2))
     print(md)

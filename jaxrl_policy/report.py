@@ -115,7 +115,8 @@ def summary_markdown(runs: Sequence[Mapping[str, Any]]) -> str:
 
     Args:
       runs: list of dicts with keys ``algo``, ``env``, ``seeds`` (list of
-        int), ``total_timesteps`` (env-step budget per seed),
+        int), ``total_timesteps`` (env-step budget per seed; ``env_steps``, the steps
+        actually run in whole iterations, is shown when present),
         ``final_return`` (list, one value per seed; NaN allowed),
         ``final_return_iqm``, ``final_return_ci`` (``[low, high]``),
         ``env_steps_per_s``, ``compile_s``, ``wall_s``. Missing keys or
@@ -157,7 +158,7 @@ def summary_markdown(runs: Sequence[Mapping[str, Any]]) -> str:
             _cell(run.get("algo", "—")),
             _cell(run.get("env", "—")),
             seeds_s,
-            _fmt_int(run.get("total_timesteps")),
+            _fmt_int(run.get("env_steps", run.get("total_timesteps"))),  # steps run (whole iterations)
             final,
             per_seed_s,
             _fmt_int(run.get("env_steps_per_s")),
@@ -288,11 +289,14 @@ def report_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     runs, curves = [], {}
-    for d in map(Path, run_dirs):
-        summary = json.loads((d / "summary.json").read_text())
+    dirs = list(map(Path, run_dirs))
+    summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
+    algos = [r["algo"] for r in summaries]
+    for d, summary in zip(dirs, summaries):
         runs.append(summary)
         steps, rets = binned_returns(read_jsonl(d / "metrics.jsonl"), bins)
-        label = summary["algo"] if summary["algo"] not in curves else f"{summary['algo']} ({d.name})"
+        # several runs of one algorithm (e.g. a knob sweep): name every curve by its folder
+        label = summary["algo"] if algos.count(summary["algo"]) == 1 else f"{summary['algo']} ({d.name})"
         curves[label] = curve_with_ci(steps, rets)
     md = summary_markdown(runs)
     (out / "summary.json").write_text(json.dumps({"runs": runs}, indent=2))
