@@ -584,3 +584,39 @@ def test_huber_and_squared_loss(delta):
     np.testing.assert_allclose(jax.vmap(L.squared_loss)(x), 0.5 * x * x, **TOL)
     # Hand values at δ = 1: huber(0.5) = 0.125, huber(3) = 1·(3 − 0.5) = 2.5.
     np.testing.assert_allclose(L.huber_loss(jnp.array([0.5, -3.0])), [0.125, 2.5], **TOL)
+
+
+@pytest.mark.parametrize("T", [1, 2, 7, 128])
+def test_parallel_reverse_recursion_equals_sequential(T):
+    """The accelerator path (associative scan) of acc_t = x_t + d_t·acc_{t+1} equals the scan."""
+    from jaxrl_policy.losses.returns import _reverse_discounted_sum
+    k1, k2 = jax.random.split(jax.random.PRNGKey(T))
+    x = jax.random.normal(k1, (T,))
+    d = jax.random.uniform(k2, (T,), minval=0.0, maxval=1.0).at[T // 2].set(0.0)  # a cut mid-way
+    seq = _reverse_discounted_sum(x, d, parallel=False)
+    par = jax.jit(lambda x, d: _reverse_discounted_sum(x, d, parallel=True))(x, d)
+    np.testing.assert_allclose(par, seq, rtol=1e-5, atol=1e-6)
+    ref = np.zeros(T)
+    acc = 0.0
+    for t in reversed(range(T)):
+        acc = float(x[t]) + float(d[t]) * acc
+        ref[t] = acc
+    np.testing.assert_allclose(seq, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_vtrace_and_gae_accelerator_path_match_cpu_path(monkeypatch):
+    """With the backend reported as a GPU, vtrace and gae take the associative-scan path: same values."""
+    T = 33
+    ks = jax.random.split(jax.random.PRNGKey(7), 5)
+    v_tm1, v_t, r_t = (jax.random.normal(k, (T,)) for k in ks[:3])
+    discount_t = 0.99 * (jax.random.uniform(ks[3], (T,)) > 0.1)
+    rho = jnp.exp(0.5 * jax.random.normal(ks[4], (T,)))
+    kw = dict(v_tm1=v_tm1, v_t=v_t, r_t=r_t, discount_t=discount_t, rho_tm1=rho, lambda_=0.9,
+              clip_rho_threshold=1.0, clip_pg_rho_threshold=1.0)
+    cpu = L.vtrace(**kw)
+    cpu_gae = L.gae(r_t=r_t, discount_t=discount_t, values=jnp.concatenate([v_tm1, v_t[-1:]]), lambda_=0.9)
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    acc = L.vtrace(**kw)
+    acc_gae = L.gae(r_t=r_t, discount_t=discount_t, values=jnp.concatenate([v_tm1, v_t[-1:]]), lambda_=0.9)
+    for a, b in ((acc.vs, cpu.vs), (acc.pg_advantages, cpu.pg_advantages), (acc_gae, cpu_gae)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)

@@ -34,8 +34,25 @@ def _not_truncated(truncated_t: Optional[Array], like: Array) -> Array:
     return 1.0 - truncated_t.astype(like.dtype)
 
 
-def _reverse_discounted_sum(x_t: Array, decay_t: Array) -> Array:
-    """acc_t = x_t + decay_t·acc_{t+1}, acc_T = 0, via a reverse scan."""
+def _reverse_discounted_sum(x_t: Array, decay_t: Array, parallel: Optional[bool] = None) -> Array:
+    """acc_t = x_t + decay_t·acc_{t+1}, acc_T = 0.
+
+    On CPU a sequential reverse scan (T cheap steps). On accelerators each scan step is a kernel
+    launch, and V-trace runs this recursion inside every gradient step, so there it is solved as
+    a composition of affine maps y ↦ x_t + decay_t·y with ``lax.associative_scan`` (depth log T;
+    equal up to float rounding, tested). ``parallel`` forces one or the other.
+    """
+    if parallel is None:
+        parallel = jax.default_backend() != "cpu"
+    if parallel:
+        def compose(inner, outer):  # outer ∘ inner for maps (a, b): y ↦ b + a·y
+            a_in, b_in = inner
+            a_out, b_out = outer
+            return a_out * a_in, b_out + a_out * b_in
+
+        # flipped, the prefix at position i is f_t ∘ … ∘ f_{T−1} with t = T − 1 − i; acc_t is its b
+        _, out = jax.lax.associative_scan(compose, (decay_t[::-1], x_t[::-1]))
+        return out[::-1]
 
     def body(acc, xs):
         x, decay = xs
