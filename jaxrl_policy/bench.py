@@ -140,7 +140,7 @@ def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Pro
             agent, env_state, storage, key = carry
             key, k = jax.random.split(key)
             env_state, unroll, (ep_ret, _, done) = rollout(agent, env_state, k, i * N)
-            storage = algo.storage.add(storage, unroll, i)
+            storage = algo.storage.add(storage, unroll)
             return (agent, env_state, storage, key), (ep_ret * done).sum()
 
         carry, out = jax.lax.scan(it, (state.agent, state.env, state.storage, state.key),
@@ -156,7 +156,7 @@ def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Pro
         state = loop.init(key)
         k_roll, k_sample = jax.random.split(jax.random.fold_in(key, 1))
         _, unroll, _ = rollout(state.agent, state.env, k_roll, jnp.int32(0))
-        storage = algo.storage.add(state.storage, unroll, 0)
+        storage = algo.storage.add(state.storage, unroll)
         return state.agent, algo.storage.sample(storage, k_sample)
 
     agent, batch = jax.block_until_ready(jax.jit(jax.vmap(prepare))(keys))

@@ -7,7 +7,7 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
     for each iteration i (scan):
         actor = algo.actor(agent)                          # maybe lagged parameters
         collect T steps: algo.act(actor, obs) → env.step   → unroll [T, E]
-        storage = storage.add(storage, unroll, i)
+        storage = storage.add(storage, unroll)
         if storage.ready(i + 1):                           # unbatched → real lax.cond under vmap
             agent = algo.learn(agent, storage.sample(key))
         metrics[i] = episode stats + learn metrics
@@ -91,7 +91,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
         key, k_roll, k_sample, k_learn = jax.random.split(state.key, 4)
         env_step0 = i * steps_per_iter
         env_state, unroll, (ep_ret, ep_len, done) = _rollout(state.agent, state.env, k_roll, env_step0)
-        storage = algo.storage.add(state.storage, unroll, i)
+        storage = algo.storage.add(state.storage, unroll)
         env_steps = env_step0 + steps_per_iter
 
         def do_learn(agent):

@@ -47,17 +47,13 @@ def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int 
         data = jax.tree.map(lambda x: jnp.zeros((K, *x.shape), x.dtype), example)
         return RingState(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
 
-    def add(state, unroll, iteration):
-        # One unroll per iteration, so the slot is a function of the (unbatched) iteration index:
-        # under vmap over seeds the write stays a dynamic-update-slice instead of a scatter.
-        iteration = jnp.asarray(iteration, jnp.int32)
-        pos = iteration % K
+    def add(state, unroll):
         if K == 1:  # on-policy: no ring, just the newest unroll
             data = jax.tree.map(lambda x: x[None], unroll)
         else:
-            data = jax.tree.map(lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, pos, 0), state.data, unroll)
-        new_pos = jnp.broadcast_to((pos + 1) % K, state.pos.shape)
-        return RingState(data, new_pos, jnp.broadcast_to(jnp.minimum(iteration + 1, K), state.count.shape))
+            data = jax.tree.map(
+                lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, state.pos, 0), state.data, unroll)
+        return RingState(data, (state.pos + 1) % K, jnp.minimum(state.count + 1, K))
 
     def newest(state):
         return (state.pos - 1) % K

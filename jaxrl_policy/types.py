@@ -34,8 +34,7 @@ class Storage(NamedTuple):
     """Where collected unrolls go and how learning draws from them (pure functions).
 
     - ``init(unroll_example) -> storage_state``
-    - ``add(storage_state, unroll [T, E], iteration) -> storage_state``; ``iteration`` is the
-      unbatched 0-based index of the iteration that collected the unroll (one unroll per iteration)
+    - ``add(storage_state, unroll [T, E]) -> storage_state``
     - ``sample(storage_state, key) -> batch`` (its layout is what the algorithm's ``learn`` expects)
     - ``ready(iterations_done) -> bool``: whether enough data exists to learn. It depends only on
       the (unbatched) iteration count, so under ``vmap`` over seeds the learning ``lax.cond``
@@ -43,7 +42,7 @@ class Storage(NamedTuple):
     """
 
     init: Callable[[Transition], PyTree]
-    add: Callable[[PyTree, Transition, jax.Array], PyTree]
+    add: Callable[[PyTree, Transition], PyTree]
     sample: Callable[[PyTree, jax.Array], PyTree]
     ready: Callable[[jax.Array], jax.Array]
 

@@ -17,7 +17,7 @@ def unroll(i):
 def filled(ring, n):
     st = ring.init(unroll(0))
     for i in range(n):
-        st = ring.add(st, unroll(i), i)
+        st = ring.add(st, unroll(i))
     return st
 
 
@@ -63,9 +63,9 @@ def test_ready_gate(min_unrolls):
 def test_ring_under_vmap_over_seeds():
     ring = make_ring(3, "unrolls", num_draws=2)
     st = jax.vmap(lambda _: ring.init(unroll(0)))(jnp.arange(2))
-    add = jax.jit(jax.vmap(ring.add, in_axes=(0, 0, None)))
+    add = jax.jit(jax.vmap(ring.add))
     for i in range(5):
-        st = add(st, jax.tree.map(lambda x: jnp.stack([x, x + 100]), unroll(i)), i)
+        st = add(st, jax.tree.map(lambda x: jnp.stack([x, x + 100]), unroll(i)))
     b = jax.vmap(ring.sample)(st, jax.random.split(jax.random.PRNGKey(0), 2))
     assert float(b["x"][0, 0, 0, 0]) == 4.0 and float(b["x"][1, 0, 0, 0]) == 104.0
     assert set(np.unique(b["x"][0])) <= {2.0, 3.0, 4.0}
