@@ -46,13 +46,13 @@ def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | 
     ``value_fn``: ``[N, O...] -> [N]``; ``values``: ``V(obs)`` ``[T, E]``; ``next_obs``: ``[T, E, O...]``.
     """
     T, E = values.shape
+    flat_obs = next_obs.reshape(T * E, *next_obs.shape[2:])
     slots = E * -(-T // max_episode_steps) if max_episode_steps else T * E
     if slots >= T * E // 2:
-        return value_fn(next_obs.reshape(T * E, *next_obs.shape[2:])).reshape(T, E)
+        return value_fn(flat_obs).reshape(T, E)
     last = value_fn(next_obs[-1])  # [E]
     v = jnp.concatenate([values[1:], last[None]], 0).reshape(T * E)
     idx = jnp.nonzero(truncated.reshape(T * E), size=slots, fill_value=T * E - 1)[0]
-    flat_obs = next_obs.reshape(T * E, *next_obs.shape[2:])
     return v.at[idx].set(value_fn(flat_obs[idx])).reshape(T, E)
 
 

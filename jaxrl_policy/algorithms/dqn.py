@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import grad_norm, age_diagnostics, make_optimizer, mean_metrics
+from jaxrl_policy.algorithms.common import age_diagnostics, grad_norm, make_optimizer, mean_metrics
 from jaxrl_policy.config import DQNConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import QNetwork, dummy_obs, torso_kind

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import (grad_norm, age_diagnostics, make_optimizer, mean_metrics,
+from jaxrl_policy.algorithms.common import (age_diagnostics, grad_norm, make_optimizer, mean_metrics,
                                             next_values, ratio_diagnostics, sample_categorical, sampled_kl,
                                             shuffle)
 from jaxrl_policy.config import PPOConfig
