@@ -25,3 +25,16 @@ def test_bench_quick_writes_json_and_table(tmp_path, capsys):
     assert not any(k.startswith("peer_") for k in r)  # no --peers given
     table = capsys.readouterr().out
     assert "| algo |" in table and "| ppo | 4×128 |" in table
+
+
+def test_plan_times_the_ppo_equal_vtrace_config_once():
+    from jaxrl_policy.bench import PPO_EQUAL_VTRACE, build_parser, plan
+    items = plan(build_parser().parse_args(["--algos", "ppo", "vtrace"]))
+    cfgs = [c for _, c in items]
+    assert len(cfgs) == len(set(cfgs)) == 6  # ppo and vtrace at 4, 64, 1024 envs; no duplicate
+    (eq,) = [c for t, c in items if t.get("variant") == "ppo_equal"]
+    assert (eq.algo, eq.num_envs, eq.num_steps) == ("vtrace", 4, 128)
+    assert all(getattr(eq, k) == v for k, v in PPO_EQUAL_VTRACE.items())
+    # when no planned row matches, the ppo-equal row is added
+    items = plan(build_parser().parse_args(["--algos", "ppo", "vtrace", "--num-envs", "64"]))
+    assert [t.get("variant") for t, _ in items] == [None, None, "ppo_equal"]
