@@ -17,7 +17,14 @@ from typing import Any, Callable, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy.envs.probes import PROBES
+
+def _probes() -> dict:
+    # gymnax (which the probes subclass) builds jnp arrays when imported, which starts JAX's
+    # backend; importing it lazily lets `import jaxrl_policy` come before backend settings
+    # (PJRT_NPROC, jax_num_cpu_devices, jax_platforms).
+    from jaxrl_policy.envs.probes import PROBES
+
+    return PROBES
 
 
 class EnvSpec(NamedTuple):
@@ -60,7 +67,7 @@ class VecEnv(NamedTuple):
 def registered_env_ids() -> list[str]:
     import gymnax
 
-    return list(gymnax.registered_envs) + list(PROBES)
+    return list(gymnax.registered_envs) + list(_probes())
 
 
 def unknown_env_message(env_id: str) -> str | None:
@@ -75,8 +82,9 @@ def unknown_env_message(env_id: str) -> str | None:
 
 def make_gymnax(env_id: str):
     """Return ``(env, params)`` for a gymnax id or a probe id."""
-    if env_id in PROBES:
-        env = PROBES[env_id]()
+    probes = _probes()
+    if env_id in probes:
+        env = probes[env_id]()
         return env, env.default_params
     import gymnax
 
