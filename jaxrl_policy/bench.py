@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxrl_policy.config import BaseConfig, default_config
+from jaxrl_policy._xla_flags import cpu_threads, set_cpu_threads
 from jaxrl_policy.envs.adapter import make_gymnax
 from jaxrl_policy.loop import make_loop, make_train
 from jaxrl_policy.runner import seed_keys
@@ -299,7 +300,8 @@ def machine_info() -> dict[str, Any]:
     dev = jax.devices()
     return {"hostname": socket.gethostname(), "cpu": cpu, "cores": os.cpu_count(), "platform": platform.platform(),
             "python": platform.python_version(), "jax": jax.__version__, "jaxlib": jaxlib.__version__,
-            "device_kind": dev[0].device_kind, "device_count": len(dev), "xla_flags": os.environ.get("XLA_FLAGS", "")}
+            "device_kind": dev[0].device_kind, "device_count": len(dev), "xla_flags": os.environ.get("XLA_FLAGS", ""),
+            "cpu_threads": cpu_threads()}
 
 
 def _ratio(a, b, digits=3):
@@ -420,6 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="JSON output (default benchmarks/results/throughput-<hostname>-<date>.json)")
     p.add_argument("--quick", action="store_true",
                    help="tiny smoke run: 2e4 timesteps, 4 envs (dqn: 10), repeats 1")
+    p.add_argument("--cpu-threads", type=_int, default=None,
+                   help="XLA:CPU threads (PJRT_NPROC) for this run and the peers it times (default: all cores)")
     return p
 
 
@@ -453,6 +457,12 @@ def plan(a: argparse.Namespace) -> list[tuple[dict, BaseConfig]]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     a = build_parser().parse_args(argv)
+    if a.cpu_threads is not None:  # before anything starts JAX's backend; the peers inherit it
+        try:
+            set_cpu_threads(a.cpu_threads)
+        except (ValueError, RuntimeError) as e:
+            print(f"jaxrl-policy bench: error: --cpu-threads: {e}", file=sys.stderr)
+            raise SystemExit(2)
     defaults = QUICK if a.quick else {"repeats": 3, "ceiling_steps": 400_000, "raw_steps": 2_000_000}
     for k in ("repeats", "ceiling_steps", "raw_steps"):
         if getattr(a, k) is None:
@@ -512,6 +522,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(doc, indent=2) + "\n")
     print()
+    m = doc["machine"]
+    print(f"{m['cpu']}, {m['cores']} cores, XLA:CPU threads: "
+          f"{m['cpu_threads'] or 'default (all cores)'}; {m['device_kind']} × {m['device_count']}")
     print(doc["markdown"])
     for t in doc["targets"]:
         print(f"- {t['target']}: {t['value']} ({'met' if t['met'] else 'NOT met'})")

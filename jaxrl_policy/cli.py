@@ -51,9 +51,31 @@ def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--checkpoint-every", type=float, default=60.0)
+    p.add_argument("--cpu-threads", type=int, default=None)
     if not multi:
         p.add_argument("--resume", default=None)
     return p
+
+
+def _cpu_threads(n: int | None) -> None:
+    """Apply --cpu-threads before anything starts JAX's backend (the config defaults read the env)."""
+    if n is None:
+        return
+    from jaxrl_policy._xla_flags import set_cpu_threads
+    try:
+        set_cpu_threads(n)
+    except (ValueError, RuntimeError) as e:
+        _fail(f"--cpu-threads = {n}: {str(e).split(': ', 1)[1]}")
+
+
+def _recorded_cpu_threads(run_dir: str) -> int | None:
+    """The thread setting a run was started with (config.json), so a resume reproduces it."""
+    try:
+        d = json.loads((Path(run_dir) / "config.json").read_text())
+    except (OSError, ValueError):
+        return None  # resume_run reports the missing/broken folder
+    n = d.get("run", {}).get("cpu_threads")
+    return n if isinstance(n, int) and n >= 1 else None
 
 
 def _checkpoint_every(x: float) -> float | None:
@@ -69,13 +91,15 @@ RUN_HELP = """run-level flags:
   --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}
   --quiet               no progress lines
   --checkpoint-every S  checkpoint all seeds' loop state after a chunk once S seconds passed since
-                        the last one, and at the end (default 60; 0 = never){resume}
+                        the last one, and at the end (default 60; 0 = never)
+  --cpu-threads N       XLA:CPU threads (sets PJRT_NPROC; default: all cores). 1 is faster for
+                        small-batch programs on few cores (1-seed DQN), slower for large batches{resume}
 every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
 
 
 RESUME_HELP = """
-  --resume DIR          continue the run in DIR from its latest checkpoint (its own config and
-                        seeds; bit-identical to an uninterrupted run)"""
+  --resume DIR          continue the run in DIR from its latest checkpoint (its own config, seeds
+                        and --cpu-threads; bit-identical to an uninterrupted run)"""
 
 
 def _check_seeds(n: int) -> None:
@@ -89,6 +113,14 @@ def cmd_train(argv: list[str]) -> None:
     if "-h" in argv or "--help" in argv:
         print(RUN_HELP.format(s="", extra="", cmd="train", resume=RESUME_HELP))
     every = _checkpoint_every(a.checkpoint_every)
+    if a.resume is not None:
+        recorded = _recorded_cpu_threads(a.resume)
+        if a.cpu_threads is not None and a.cpu_threads != recorded:
+            print(f"note: the run used --cpu-threads {recorded or 'default'}; resuming with {a.cpu_threads} "
+                  "is not bit-identical to an uninterrupted run", file=sys.stderr)
+        _cpu_threads(a.cpu_threads if a.cpu_threads is not None else recorded)
+    else:
+        _cpu_threads(a.cpu_threads)
     if a.resume is not None:
         if rest:
             _fail(f"--resume continues a run with its own config; drop: {' '.join(rest)}")
@@ -121,6 +153,7 @@ def cmd_compare(argv: list[str]) -> None:
         raise SystemExit(0)
     _check_seeds(a.seeds)
     every = _checkpoint_every(a.checkpoint_every)
+    _cpu_threads(a.cpu_threads)
     if rest:
         _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_policy import stats
+from jaxrl_policy._xla_flags import cpu_threads
 from jaxrl_policy.config import BaseConfig
 from jaxrl_policy.loop import make_loop
 from jaxrl_policy.types import DIAGNOSTICS
@@ -59,6 +60,7 @@ def run_metadata(num_seeds: int) -> dict[str, Any]:
         "device_kind": dev[0].device_kind,
         "device_count": len(dev),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "cpu_threads": cpu_threads(),  # PJRT_NPROC; None = XLA's default (all cores); part of bit-identity
         "command": " ".join(["jaxrl-policy", *sys.argv[1:]]) if sys.argv else "",
         "num_seeds": num_seeds,
     }
