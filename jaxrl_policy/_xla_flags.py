@@ -38,13 +38,6 @@ def _backend_started() -> bool:
         return True
 
 
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def cpu_threads() -> int | None:
     """XLA:CPU threads set for this process (``PJRT_NPROC``), or None for XLA's default (all cores)."""
     v = os.environ.get(THREADS_ENV, "").strip()

@@ -46,8 +46,8 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy.config import BaseConfig, default_config
 from jaxrl_policy._xla_flags import cpu_threads, set_cpu_threads
+from jaxrl_policy.config import BaseConfig, default_config
 from jaxrl_policy.envs.adapter import make_gymnax
 from jaxrl_policy.loop import make_loop, make_train
 from jaxrl_policy.runner import seed_keys

@@ -119,9 +119,6 @@ def cmd_train(argv: list[str]) -> None:
             print(f"note: the run used --cpu-threads {recorded or 'default'}; resuming with {a.cpu_threads} "
                   "is not bit-identical to an uninterrupted run", file=sys.stderr)
         _cpu_threads(a.cpu_threads if a.cpu_threads is not None else recorded)
-    else:
-        _cpu_threads(a.cpu_threads)
-    if a.resume is not None:
         if rest:
             _fail(f"--resume continues a run with its own config; drop: {' '.join(rest)}")
         from jaxrl_policy.runner import resume_run
@@ -131,6 +128,7 @@ def cmd_train(argv: list[str]) -> None:
             _fail(str(e))
         out = a.resume
     else:
+        _cpu_threads(a.cpu_threads)
         _check_seeds(a.seeds)
         cfg = _config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
         from jaxrl_policy.runner import run
