@@ -15,7 +15,8 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxrl_policy import default_config, run
+from jaxrl_policy import run
+from jaxrl_policy.cli import config_from_args
 from jaxrl_policy.report import report_runs
 
 COLUMNS = ("data_age", "data_age_max", "ratio_mean", "ratio_max", "ratio_clip_frac", "ess", "policy_kl")
@@ -42,12 +43,11 @@ def main() -> None:
     p.add_argument("--env", default="CartPole-v1")
     p.add_argument("--out", type=Path, default=Path("runs/vtrace-lag"))
     a, rest = p.parse_known_args()
-    extra = {k.lstrip("-").replace("-", "_"): v for k, v in zip(rest[::2], rest[1::2])}
-    base = default_config("vtrace", a.env, total_timesteps=a.total_timesteps)
-    extra = {k: type(getattr(base, k))(v) for k, v in extra.items()}
+    # the remaining flags are config fields, parsed (and validated) as `jaxrl-policy train` parses them
+    base = config_from_args("vtrace", a.env, rest, "vtrace_policy_lag.py", {"total_timesteps": a.total_timesteps})
     rows = []
     for lag in a.lags:
-        cfg = default_config("vtrace", a.env, total_timesteps=a.total_timesteps, policy_lag=lag, **extra)
+        cfg = base.replace(policy_lag=lag)
         s = run(cfg, a.seeds, a.out / f"lag-{lag}")
         rows.append({"lag": lag, "summary": s})
     md = table(rows)

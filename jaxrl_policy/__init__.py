@@ -1,16 +1,19 @@
-"""jaxrl_policy: PPO, DQN and V-trace as pure-function bundles on one jitted scan loop."""
-from jaxrl_policy import _xla_flags  # noqa: F401  (must precede any jax import)
-from jaxrl_policy._xla_flags import set_cpu_threads  # noqa: E402
+"""jaxrl_policy: PPO, DQN and V-trace as pure-function bundles on one jitted scan loop.
 
-__version__ = "0.1.0"
+Importing the package defines names and applies one process-wide setting, the XLA:CPU deadlock
+guard (``_xla_flags``: what it does, why, and how to turn it off). Opt-in speed-ups that reach
+into jax's internals: ``use_cpu_speedups()``.
+"""
+from jaxrl_policy import _xla_flags, losses
+from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
+from jaxrl_policy.config import BaseConfig, DQNConfig, PPOConfig, VTraceConfig, config_from_dict, default_config
+from jaxrl_policy.loop import make_loop, make_train
+from jaxrl_policy.runner import resume_run, run, seed_keys
 
-from jaxrl_policy.config import (BaseConfig, DQNConfig, PPOConfig, VTraceConfig,  # noqa: E402
-                                 config_from_dict, default_config)
-from jaxrl_policy.loop import make_loop, make_train  # noqa: E402
-from jaxrl_policy.runner import resume_run, run, seed_keys  # noqa: E402
-from jaxrl_policy import losses  # noqa: E402,F401
-from jaxrl_policy import _threefry  # noqa: E402,F401  (unrolled threefry on CPU: same bits, faster)
+__version__ = "0.2.0"
 
 __all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "default_config", "config_from_dict",
            "make_train", "make_loop", "run", "resume_run", "seed_keys", "losses", "set_cpu_threads",
-           "__version__"]
+           "use_cpu_speedups", "__version__"]
+
+_xla_flags.apply_deadlock_guard()

@@ -1,33 +1,38 @@
-"""Process-wide XLA:CPU settings that must be made before JAX starts its backend.
+"""Everything ``jaxrl_policy`` does to the process, in one place.
 
-1. The scheduler flag. jax 0.10.x on some x86 CPUs (seen on 2-core AMD EPYC with AVX-512)
-   deadlocks inside vmapped training programs: every XLA:CPU thread parks and
-   ``block_until_ready`` never returns. Turning off XLA:CPU's concurrency-optimised scheduler
-   avoids it at no measurable cost (``--xla_cpu_multi_thread_eigen=false`` does not help). We
-   append the flag to ``XLA_FLAGS`` unless the user already chose a value for it, at import
-   (``jaxrl_policy/__init__.py`` imports this module first).
+1. **The deadlock guard** (at ``import jaxrl_policy``; the only thing the import does besides
+   defining names). jax 0.10.x on some x86 CPUs (seen on 2-core AMD EPYC) deadlocks inside
+   vmapped training programs: every XLA:CPU thread parks and ``block_until_ready`` never
+   returns. Turning off XLA:CPU's concurrency-optimised scheduler avoids it at no measurable
+   cost. We append ``--xla_cpu_enable_concurrency_optimized_scheduler=false`` to ``XLA_FLAGS``
+   unless the user already chose a value for that flag (so setting it to ``true`` yourself turns
+   the guard off). XLA reads ``XLA_FLAGS`` once, when JAX's backend starts (the first
+   computation, not ``import jax``), so the import order of jax and jaxrl_policy does not
+   matter; if the backend already started before the import, we warn that the guard is inactive.
 
-2. ``set_cpu_threads(n)``: the size of XLA:CPU's worker pool, which PjRt reads once from the
-   ``PJRT_NPROC`` environment variable when the CPU backend starts (default: all cores the
-   process may use). XLA:CPU hands ready operations to that pool and continues a program on
-   whichever thread finished last, so a program made of many tiny operations (DQN: one env
-   step and one 128-sample gradient step per iteration) moves between cores every iteration.
-   One thread keeps it on one core: +10–12% for DQN on a 2-core CPU, −20% for PPO at 1024
-   envs, whose large matrix products XLA splits over the cores (README, "CPU threads").
-   Results are bit-identical for the same thread count, not across thread counts.
+2. **CPU speed-ups that reach into jax's internals** are opt-in: ``use_cpu_speedups()`` (the
+   ``jaxrl-policy`` command line and the benchmarks call it). Today that is one thing: jax lowers
+   its threefry PRNG on CPU as a rolled loop and on GPU/TPU unrolled; we register the unrolled
+   lowering for CPU too (same random bits, tested; ~10% faster training for small batches). It
+   changes how *every* program of the process lowers ``jax.random``, which is why a library
+   import must not do it.
+
+3. ``set_cpu_threads(n)``: the size of XLA:CPU's worker pool (``PJRT_NPROC``, read once at
+   backend start). XLA:CPU continues a program on whichever thread finished last, so a program
+   of many tiny operations (DQN) moves between cores every iteration; one thread keeps it on one
+   core. Only on request (``--cpu-threads``). Results are bit-identical for the same thread
+   count, not across thread counts.
+
+(``networks.cpu_dot_general`` is a speed-up too, but it lives inside our own network modules
+and changes nothing for other programs.)
 """
 from __future__ import annotations
 
 import os
+import warnings
 
 SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
 THREADS_ENV = "PJRT_NPROC"
-
-
-def apply() -> None:
-    flags = os.environ.get("XLA_FLAGS", "")
-    if SCHEDULER_FLAG not in flags:
-        os.environ["XLA_FLAGS"] = (flags + f" {SCHEDULER_FLAG}=false").strip()
 
 
 def _backend_started() -> bool:
@@ -36,6 +41,46 @@ def _backend_started() -> bool:
         return bool(xla_bridge.backends_are_initialized())
     except (ImportError, AttributeError):  # private API moved: assume it may have started
         return True
+
+
+def apply_deadlock_guard() -> bool:
+    """Append the scheduler flag to ``XLA_FLAGS`` unless the user chose a value; True if we added it."""
+    flags = os.environ.get("XLA_FLAGS", "")
+    if SCHEDULER_FLAG in flags:
+        return False
+    os.environ["XLA_FLAGS"] = (flags + f" {SCHEDULER_FLAG}=false").strip()
+    import sys
+    if "jax" in sys.modules and _backend_started():
+        warnings.warn(
+            "jaxrl_policy was imported after JAX's backend started, so its XLA:CPU deadlock guard "
+            f"({SCHEDULER_FLAG}=false) is not active in this process; import jaxrl_policy before the first "
+            "JAX computation, or start Python with that flag in XLA_FLAGS.", RuntimeWarning, stacklevel=3)
+    return True
+
+
+_SPEEDUPS: dict[str, bool] = {}
+
+
+def use_cpu_speedups() -> dict[str, bool]:
+    """Opt in to the process-wide CPU speed-ups (see the module docstring); returns what was applied.
+
+    Idempotent. ``JAXRL_POLICY_ROLLED_THREEFRY=1`` keeps jax's rolled threefry even here.
+    """
+    if "unrolled_threefry" not in _SPEEDUPS:
+        _SPEEDUPS["unrolled_threefry"] = _unrolled_threefry()
+    return dict(_SPEEDUPS)
+
+
+def _unrolled_threefry() -> bool:
+    if os.environ.get("JAXRL_POLICY_ROLLED_THREEFRY") == "1":
+        return False
+    try:  # a private jax module: skipped (jax's default kept) if its names ever move
+        from jax._src.interpreters import mlir
+        from jax._src.random import threefry2x32 as tf
+        mlir.register_lowering(tf.threefry2x32_p, tf._threefry2x32_lowering_rule, platform="cpu")
+    except (ImportError, AttributeError):  # pragma: no cover - a jax release that moved the names
+        return False
+    return True
 
 
 def cpu_threads() -> int | None:
@@ -62,6 +107,3 @@ def set_cpu_threads(n: int) -> None:
             f"{'PJRT_NPROC=' + str(now) if now else 'its default thread pool'}; the setting is read once. "
             f"Call set_cpu_threads before the first JAX computation, or start Python with {THREADS_ENV}={n}.")
     os.environ[THREADS_ENV] = str(n)
-
-
-apply()

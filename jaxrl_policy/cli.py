@@ -8,7 +8,6 @@ them). Bad values exit with code 2 and one message naming every bad field, befor
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -21,7 +20,7 @@ def _fail(msg: str) -> None:
     raise SystemExit(2)
 
 
-def _config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: dict | None = None):
+def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: dict | None = None):
     """Defaults for (algo, env), then ``shared`` overrides, then tyro parses ``rest`` on top."""
     import tyro
 
@@ -130,7 +129,7 @@ def cmd_train(argv: list[str]) -> None:
     else:
         _cpu_threads(a.cpu_threads)
         _check_seeds(a.seeds)
-        cfg = _config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
+        cfg = config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
         from jaxrl_policy.runner import run
         out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
         s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every)
@@ -145,9 +144,9 @@ def cmd_compare(argv: list[str]) -> None:
     p.add_argument("--seed", type=int, default=None)
     a, rest = p.parse_known_args(argv)
     if "-h" in argv or "--help" in argv:
-        print(RUN_HELP.format(s="s", extra="; one sub-folder per algorithm, plus summary.json, "
-                              "summary.md, returns.png\n  --total-timesteps N   same env-step budget for every algorithm",
-                              cmd="compare", resume=""))
+        extra = ("; one sub-folder per algorithm, plus summary.json, summary.md, returns.png\n"
+                 "  --total-timesteps N   same env-step budget for every algorithm")
+        print(RUN_HELP.format(s="s", extra=extra, cmd="compare", resume=""))
         raise SystemExit(0)
     _check_seeds(a.seeds)
     every = _checkpoint_every(a.checkpoint_every)
@@ -156,7 +155,7 @@ def cmd_compare(argv: list[str]) -> None:
         _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
     # Validate every config before running any of them.
-    cfgs = [_config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared) for algo in a.algos]
+    cfgs = [config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared) for algo in a.algos]
     from jaxrl_policy.report import report_runs
     from jaxrl_policy.runner import run
     out = Path(a.out or f"runs/compare-{a.env}")
@@ -172,7 +171,7 @@ def cmd_compare(argv: list[str]) -> None:
 
 def cmd_report(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="jaxrl-policy report",
-                                description="Tables and plots from run folders (each with summary.json, metrics.jsonl).")
+                                description="Tables and plots from run folders (summary.json, metrics.jsonl).")
     p.add_argument("runs", nargs="+", help="run folders")
     p.add_argument("--out", default=None, help="output folder (default: the first run's parent)")
     a = p.parse_args(argv)
@@ -185,13 +184,31 @@ def cmd_report(argv: list[str]) -> None:
     print(res["markdown"])
 
 
+def project_benchmark() -> Path | None:
+    """``benchmarks/throughput.py`` of the source checkout the package runs from, if there is one."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "throughput.py"
+    return path if path.exists() else None
+
+
 def cmd_bench(argv: list[str]) -> None:
+    """Time configs with the library's bench; ``--peers DIR`` runs the project's harness against peers."""
+    if any(a == "--peers" or a.startswith("--peers=") for a in argv):
+        script = project_benchmark()
+        if script is None:
+            _fail("--peers: the comparison with peer codebases is the repository's benchmarks/throughput.py, "
+                  "which an installed package does not include; run it from a source checkout")
+        import runpy
+        sys.argv = [str(script), *argv]
+        runpy.run_path(str(script), run_name="__main__")
+        return
     from jaxrl_policy.bench import main as bench_main
     bench_main(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    from jaxrl_policy import use_cpu_speedups
+    use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
         print("\nusage: jaxrl-policy {train,compare,bench,report} [flags]   (each takes --help)")

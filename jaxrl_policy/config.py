@@ -15,8 +15,10 @@ import contextvars
 import dataclasses
 import difflib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
+
+import numpy as np
 
 from jaxrl_policy.envs.adapter import env_spec, unknown_env_message
 
@@ -31,6 +33,14 @@ class ConfigError(ValueError):
         self.problems = problems
         lines = [f"  {name} = {value!r}: {rule}" for name, value, rule in problems]
         super().__init__(f"invalid {algo} config ({len(problems)} problem(s)):\n" + "\n".join(lines))
+
+
+def _is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
 
 
 _VALIDATE = contextvars.ContextVar("jaxrl_policy_validate", default=True)
@@ -51,37 +61,39 @@ class BaseConfig:
     """Fields every algorithm shares."""
 
     env_id: str = "CartPole-v1"
-    """gymnax environment id (or a ``Probe-*`` id used by tests)."""
+    """[static] gymnax environment id (or a ``Probe-*`` id used by tests)."""
     seed: int = 0
-    """base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
+    """[static] base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
     num_envs: int = 4
-    """parallel environments per seed (E)."""
+    """[static] parallel environments per seed (E)."""
     num_steps: int = 128
-    """env steps per environment per iteration (T, the unroll length)."""
+    """[static] env steps per environment per iteration (T, the unroll length)."""
     total_timesteps: int = 500_000
-    """env-step budget per seed, summed over envs; rounded down to whole iterations."""
+    """[static] env-step budget per seed, summed over envs; rounded down to whole iterations."""
     learning_rate: float = 2.5e-4
-    """Adam step size (initial value when annealed)."""
+    """[traced] Adam step size (initial value when annealed)."""
     anneal_lr: bool = True
-    """linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
+    """[traced] linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
     adam_eps: float = 1e-5
-    """Adam epsilon."""
+    """[traced] Adam epsilon."""
     max_grad_norm: float | None = 0.5
-    """clip the global gradient norm to this value; None disables clipping."""
+    """[traced] clip the global gradient norm to this value; None disables clipping."""
     gamma: float = 0.99
-    """discount factor γ in [0, 1]."""
+    """[traced] discount factor γ in [0, 1]."""
     hidden_sizes: tuple[int, ...] = (64, 64)
-    """widths of the torso's dense layers."""
+    """[static] widths of the torso's dense layers."""
     activation: Activation = "tanh"
-    """torso activation."""
+    """[static] torso activation."""
     orthogonal_init: bool = True
-    """orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
+    """[static] orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
     torso: Torso = "auto"
-    """network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
+    """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
     num_chunks: int = 20
-    """host-visible chunks the run is split into (a progress line and log rows after each)."""
+    """[static] host-visible chunks the run is split into (a progress line and log rows after each)."""
 
     algo: ClassVar[str] = "base"
+    TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma"})
+    """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
 
     # ---- derived quantities -------------------------------------------------------------
     @property
@@ -93,6 +105,11 @@ class BaseConfig:
         return self.total_timesteps // self.steps_per_iteration
 
     @property
+    def gradient_steps_per_iteration(self) -> int:
+        """Optimizer steps per iteration (each algorithm's own)."""
+        raise NotImplementedError
+
+    @property
     def iterations_per_chunk(self) -> int:
         """Iterations per host-visible chunk: ⌈num_iterations / num_chunks⌉ (the last chunk may be partial)."""
         n = max(1, self.num_iterations)
@@ -102,6 +119,18 @@ class BaseConfig:
         d = dataclasses.asdict(self)
         d["algo"] = self.algo
         return d
+
+    def replace(self, **changes) -> BaseConfig:
+        """A validated copy with ``changes`` (unknown names raise with a suggestion, as ``default_config``)."""
+        _check_names(type(self), changes)
+        if isinstance(changes.get("hidden_sizes"), list):
+            changes["hidden_sizes"] = tuple(changes["hidden_sizes"])
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def static_fields(cls) -> tuple[str, ...]:
+        """Fields that shape the compiled program: one compile per combination of their values."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in cls.TRACED)
 
     # ---- validation ---------------------------------------------------------------------
     def _problems(self) -> list[tuple[str, Any, str]]:
@@ -170,25 +199,27 @@ class PPOConfig(BaseConfig):
     """PPO (Schulman et al. 2017) with GAE; defaults equal purejaxrl's ppo.py for CartPole-v1."""
 
     gae_lambda: float = 0.95
-    """GAE λ in [0, 1]."""
+    """[traced] GAE λ in [0, 1]."""
     num_epochs: int = 4
-    """passes over each collected batch."""
+    """[static] passes over each collected batch."""
     num_minibatches: int = 4
-    """minibatches per epoch; must divide num_envs × num_steps."""
+    """[static] minibatches per epoch; must divide num_envs × num_steps."""
     clip_eps: float = 0.2
-    """ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
+    """[traced] ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
     ent_coef: float = 0.01
-    """entropy bonus coefficient."""
+    """[traced] entropy bonus coefficient."""
     vf_coef: float = 0.5
-    """value-loss coefficient."""
+    """[traced] value-loss coefficient."""
     clip_value_loss: bool = True
-    """clip the value prediction around the old value by clip_eps (as purejaxrl)."""
+    """[traced] clip the value prediction around the old value by clip_eps (as purejaxrl)."""
     normalize_advantages: bool = True
-    """standardise advantages per minibatch."""
+    """[traced] standardise advantages per minibatch."""
     share_torso: bool = False
-    """one torso for policy and value (purejaxrl uses two)."""
+    """[static] one torso for policy and value (purejaxrl uses two)."""
 
     algo: ClassVar[str] = "ppo"
+    TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_eps", "ent_coef", "vf_coef", "clip_value_loss",
+                                  "normalize_advantages"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:
@@ -236,29 +267,33 @@ class DQNConfig(BaseConfig):
     activation: Activation = "relu"
     orthogonal_init: bool = False
     buffer_size: int = 10_000
-    """replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
+    """[static] replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
     batch_size: int = 128
-    """transitions per gradient step."""
+    """[static] transitions per gradient step."""
     replay_ratio: float = 0.1
-    """gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
+    """[static] gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
     learning_starts: int = 10_000
-    """env steps collected before the first gradient step."""
+    """[traced] env steps collected before the first gradient step."""
     target_update_interval: int = 500
-    """env steps between target-network updates."""
+    """[traced] env steps between target-network updates."""
     tau: float = 1.0
-    """target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
+    """[traced] target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
     eps_start: float = 1.0
-    """ε-greedy ε at the start."""
+    """[traced] ε-greedy ε at the start."""
     eps_end: float = 0.05
-    """ε-greedy ε after the decay."""
+    """[traced] ε-greedy ε after the decay."""
     eps_decay_fraction: float = 0.5
-    """fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
+    """[traced] fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
     double_q: bool = False
-    """select the bootstrap action with the online network (double DQN)."""
+    """[static] select the bootstrap action with the online network (double DQN)."""
     loss: Literal["squared", "huber"] = "squared"
-    """TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber (δ = 1)."""
+    """[static] TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber."""
+    huber_delta: float = 1.0
+    """[traced] Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
 
     algo: ClassVar[str] = "dqn"
+    TRACED = BaseConfig.TRACED | {"learning_starts", "target_update_interval", "tau", "eps_start", "eps_end",
+                                  "eps_decay_fraction", "huber_delta"}
 
     @property
     def buffer_unrolls(self) -> int:
@@ -285,6 +320,8 @@ class DQNConfig(BaseConfig):
                 p.append((name, g(name), "must be in [0, 1]"))
         if self.loss not in ("squared", "huber"):
             p.append(("loss", self.loss, "must be squared or huber"))
+        if not (_is_number(self.huber_delta) and math.isfinite(self.huber_delta) and self.huber_delta > 0):
+            p.append(("huber_delta", self.huber_delta, "must be a finite number > 0"))
         if isinstance(self.num_envs, int) and isinstance(self.num_steps, int) and self.num_envs > 0 < self.num_steps:
             spi = self.steps_per_iteration
             if isinstance(self.buffer_size, int) and self.buffer_size < spi:
@@ -294,8 +331,8 @@ class DQNConfig(BaseConfig):
                 p.append(("batch_size", self.batch_size, f"must be <= buffer_size = {self.buffer_unrolls * spi}"))
             r = self.replay_ratio * spi if isinstance(self.replay_ratio, (int, float)) else float("nan")
             if not (math.isfinite(r) and r >= 1 - 1e-9 and abs(r - round(r)) < 1e-6):
-                p.append(("replay_ratio", self.replay_ratio,
-                          f"× num_envs × num_steps (= {spi}) must be a whole number >= 1 of gradient steps per iteration"))
+                p.append(("replay_ratio", self.replay_ratio, f"× num_envs × num_steps (= {spi}) must be a whole "
+                                                             "number >= 1 of gradient steps per iteration"))
         return p
 
 
@@ -315,36 +352,45 @@ class VTraceConfig(BaseConfig):
     num_steps: int = 128
     learning_rate: float = 5e-4
     gae_lambda: float = 1.0
-    """λ of the V-trace trace (c_t = λ min(c̄, ρ_t)); with ρ = 1 the targets equal GAE(λ)."""
+    """[traced] λ of the V-trace trace (c_t = λ min(c̄, ρ_t)); with ρ = 1 the targets equal GAE(λ)."""
     clip_rho_threshold: float = 1.0
-    """ρ̄: truncation of the importance weight in the value target."""
+    """[traced] ρ̄: truncation of the importance weight in the value target."""
     clip_pg_rho_threshold: float = 1.0
-    """ρ̄ of the policy-gradient advantage."""
+    """[traced] ρ̄ of the policy-gradient advantage."""
     clip_c_threshold: float = 1.0
-    """c̄: truncation of the trace coefficients."""
+    """[traced] c̄: truncation of the trace coefficients."""
     ent_coef: float = 0.001
-    """entropy bonus coefficient."""
+    """[traced] entropy bonus coefficient."""
     vf_coef: float = 0.5
-    """value-loss coefficient."""
+    """[traced] value-loss coefficient."""
     policy_lag: int = 0
-    """acting parameters are this many gradient steps older than the learner's (L)."""
+    """[traced] acting parameters are this many gradient steps older than the learner's (L <= max_policy_lag)."""
+    max_policy_lag: int | None = None
+    """[static] size of the ring of past parameters, the largest policy_lag a program can run; None = policy_lag."""
     replay_capacity: int = 1
-    """unrolls kept (K); 1 = only the latest."""
+    """[static] unrolls kept (K); 1 = only the latest."""
     replay_ratio: int = 4
-    """passes per iteration; the first uses the newest unroll, the rest uniform draws from the K kept
+    """[static] passes per iteration; the first uses the newest unroll, the rest uniform draws from the K kept
     (with K = 1 every pass reuses the newest unroll, like PPO's epochs)."""
     num_minibatches: int = 4
-    """minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
+    """[static] minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
     normalize_advantages: bool = False
-    """standardise the policy-gradient advantages per minibatch."""
+    """[traced] standardise the policy-gradient advantages per minibatch."""
     share_torso: bool = False
-    """one torso for policy and value."""
+    """[static] one torso for policy and value."""
 
     algo: ClassVar[str] = "vtrace"
+    TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold",
+                                  "ent_coef", "vf_coef", "policy_lag", "normalize_advantages"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:
         return self.replay_ratio * self.num_minibatches
+
+    @property
+    def policy_lag_capacity(self) -> int:
+        """Largest policy lag this config's program supports (the ring of past parameters holds it + 1)."""
+        return self.policy_lag if self.max_policy_lag is None else self.max_policy_lag
 
     def _problems(self):
         p = super()._problems()
@@ -357,8 +403,13 @@ class VTraceConfig(BaseConfig):
         for name in ("ent_coef", "vf_coef"):
             if not (isinstance(g(name), (int, float)) and math.isfinite(g(name)) and g(name) >= 0):
                 p.append((name, g(name), "must be a finite number >= 0"))
-        if not (isinstance(self.policy_lag, int) and self.policy_lag >= 0):
+        if not (_is_int(self.policy_lag) and self.policy_lag >= 0):
             p.append(("policy_lag", self.policy_lag, "must be an integer >= 0"))
+        elif self.max_policy_lag is not None:
+            if not (_is_int(self.max_policy_lag) and self.max_policy_lag >= 0):
+                p.append(("max_policy_lag", self.max_policy_lag, "must be an integer >= 0 or None"))
+            elif self.policy_lag > self.max_policy_lag:
+                p.append(("policy_lag", self.policy_lag, f"must be <= max_policy_lag = {self.max_policy_lag}"))
         for name in ("replay_capacity", "replay_ratio", "num_minibatches"):
             if not (isinstance(g(name), int) and g(name) >= 1):
                 p.append((name, g(name), "must be an integer >= 1"))
@@ -379,6 +430,39 @@ def config_class(algo: str) -> type[BaseConfig]:
     return CONFIGS[algo]
 
 
+def _check_names(cls: type[BaseConfig], names) -> None:
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in names if k not in fields]
+    if unknown:
+        lines = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, fields, n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            lines.append(f"  {k}: not a {cls.algo} config field{hint}")
+        raise ValueError(f"unknown {cls.algo} config field(s):\n" + "\n".join(lines))
+
+
+# dtypes of the traced fields as program data: int fields stay integers, flags become 0/1 floats
+_INT_HPARAMS = frozenset({"learning_starts", "target_update_interval", "policy_lag"})
+
+
+def hparam_value(name: str, value: Any) -> np.generic:
+    """A traced field's value as the numpy scalar the program receives (None → +inf: "no clipping")."""
+    if name in _INT_HPARAMS:
+        return np.int32(value)
+    return np.float32(np.inf if value is None else float(value))
+
+
+def hparams(cfg: BaseConfig) -> dict[str, np.generic]:
+    """The config's traced fields as a pytree of numpy scalars: ``train(key, hparams)``'s second argument.
+
+    ``make_train(cfg)(key)`` uses exactly these values; pass a dict with some of them replaced (or
+    stacked along a leading axis and ``jax.vmap``-ed) to run other points with the same compiled
+    program. Booleans become 0/1 floats, ``max_grad_norm = None`` becomes +inf.
+    """
+    return {name: hparam_value(name, getattr(cfg, name)) for name in sorted(cfg.TRACED)}
+
+
 def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseConfig:
     """Frozen, validated config for ``algo`` on ``env_id`` with ``overrides`` applied.
 
@@ -386,14 +470,7 @@ def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseC
     specific defaults (e.g. MinAtar sizes) are applied before the overrides.
     """
     cls = config_class(algo)
-    names = [f.name for f in dataclasses.fields(cls)]
-    unknown = [k for k in overrides if k not in names]
-    if unknown:
-        lines = []
-        for k in unknown:
-            close = difflib.get_close_matches(k, names, n=2)
-            lines.append(f"  {k}: not a {algo} config field" + (f"; did you mean {' or '.join(close)}?" if close else ""))
-        raise ValueError(f"unknown {algo} config field(s):\n" + "\n".join(lines))
+    _check_names(cls, overrides)
     if "hidden_sizes" in overrides and isinstance(overrides["hidden_sizes"], list):
         overrides["hidden_sizes"] = tuple(overrides["hidden_sizes"])
     base = dict(env_defaults(algo, env_id))
@@ -423,4 +500,4 @@ def config_from_dict(d: dict[str, Any]) -> BaseConfig:
 
 
 __all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "ConfigError", "default_config",
-           "config_class", "config_from_dict", "CONFIGS", "field"]
+           "config_class", "config_from_dict", "CONFIGS", "hparams", "hparam_value"]

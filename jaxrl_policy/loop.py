@@ -4,12 +4,13 @@ Shape legend: ``T`` unroll length, ``E`` envs, ``I`` iterations, ``C`` chunks, `
 
 Every algorithm runs through this loop unchanged; it never looks at the algorithm's name::
 
+    hp = config constants, overridden by the traced hyperparameters given to train(key, hparams)
     for each iteration i (scan):
-        actor = algo.actor(agent)                          # maybe lagged parameters
-        collect T steps: algo.act(actor, obs) → env.step   → unroll [T, E]
+        actor = algo.actor(agent, hp)                      # maybe lagged parameters
+        collect T steps: algo.act(actor, obs, hp) → env.step → unroll [T, E]
         storage = storage.add(storage, unroll)
         if storage.ready(i + 1):                           # unbatched → real lax.cond under vmap
-            agent = algo.learn(agent, storage.sample(key))
+            agent = algo.learn(agent, storage.sample(key), hp)
         metrics[i] = episode stats + learn metrics
 
 ``make_loop`` exposes the same iteration as ``init`` + ``run_chunk(state, chunk)`` so the CLI can
@@ -23,28 +24,48 @@ the iteration count, the last chunk's surplus iterations are skipped by an unbat
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from jaxrl_policy.algorithms import make_algorithm
 from jaxrl_policy.algorithms.common import nan_like
-from jaxrl_policy.config import BaseConfig
+from jaxrl_policy.config import BaseConfig, hparams
 from jaxrl_policy.envs.adapter import make_vec_env
-from jaxrl_policy.types import DIAGNOSTICS, Algorithm, LoopState, Transition
+from jaxrl_policy.types import DIAGNOSTICS, Algorithm, HParams, LoopState, Transition
+
+
+def check_hparams(cfg: BaseConfig, given: dict[str, Any] | None) -> HParams:
+    """The traced hyperparameters given to ``train``/``init`` as arrays of the program's dtypes.
+
+    Names must be traced fields of ``cfg`` (a static field would need another compile: change the
+    config instead). Values are not range-checked here (they may be tracers): build them with
+    ``sweep.sweep_points`` or validate a config per point first.
+    """
+    if not given:
+        return {}
+    unknown = sorted(set(given) - cfg.TRACED)
+    if unknown:
+        static = [k for k in unknown if k in cfg.static_fields()]
+        raise ValueError(f"hparams: {', '.join(unknown)}: not traced {cfg.algo} fields"
+                         + (f" ({', '.join(static)} shape the program: change the config instead)" if static else "")
+                         + f"; traced fields: {', '.join(sorted(cfg.TRACED))}")
+    defaults = hparams(cfg)
+    return {k: jnp.asarray(v).astype(defaults[k].dtype) for k, v in given.items()}
 
 
 class Loop(NamedTuple):
     """Host-visible pieces of one training run (pure functions)."""
 
-    init: Callable[[jax.Array], LoopState]
-    rollout: Callable  # (agent, env_state, key, env_step0) -> (env_state, Transition [T, E], episode stats)
+    init: Callable[..., LoopState]  # (key, hparams=None) -> LoopState
+    rollout: Callable  # (agent, env_state, key, env_step0, hp) -> (env_state, Transition [T, E], episode stats)
     run_chunk: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, chunk index)
     iteration: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, iteration index)
     num_chunks: int
     iterations_per_chunk: int
     algorithm: Algorithm
+    hparams: HParams  # the config's own traced values (numpy constants), before any override
 
 
 def make_loop(cfg: BaseConfig) -> Loop:
@@ -52,25 +73,32 @@ def make_loop(cfg: BaseConfig) -> Loop:
     algo = make_algorithm(cfg, venv.spec)
     T, E = cfg.num_steps, cfg.num_envs
     steps_per_iter = T * E
+    constants = hparams(cfg)  # the config's own values: compile-time constants of the program
 
-    def init(key) -> LoopState:
+    def hp_of(state: LoopState) -> HParams:
+        return {**constants, **state.hparams}
+
+    def init(key, hparams: dict[str, Any] | None = None) -> LoopState:
+        given = check_hparams(cfg, hparams)
+        hp = {**constants, **given}
         key, k_agent, k_env, k_ex = jax.random.split(key, 4)
         agent = algo.init(k_agent)
         env_state = venv.reset(k_env)
-        unroll_example = jax.eval_shape(lambda: _rollout(agent, env_state, k_ex, jnp.int32(0))[1])
+        unroll_example = jax.eval_shape(lambda: _rollout(agent, env_state, k_ex, jnp.int32(0), hp)[1])
         storage = algo.storage.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), unroll_example))
-        return LoopState(agent, env_state, storage, key, jnp.zeros((), jnp.int32))
+        return LoopState(agent=agent, env=env_state, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
+                         hparams=given)
 
-    def _rollout(agent, env_state, key, env_step0):
+    def _rollout(agent, env_state, key, env_step0, hp: HParams):
         """T steps of acting: ``(env_state, Transition [T, E], (return, length, done) [T, E])``."""
-        actor = algo.actor(agent)
+        actor = algo.actor(agent, hp)
         # All of the unroll's keys in one draw: one PRNG call instead of one per step.
         step_keys = jax.random.split(key, 2 * T).reshape(T, 2, *key.shape)
 
         def step(env_state, xs):
             t, (k_act, k_env) = xs
             env_step = env_step0 + t * E
-            action, extras = algo.act(actor, env_state.obs, k_act, env_step)
+            action, extras = algo.act(actor, env_state.obs, k_act, env_step, hp)
             new_state, out = venv.step(k_env, env_state, action)
             tr = Transition(env_state.obs, action, out.reward, out.terminated, out.truncated, out.next_obs, extras)
             ep = (out.episode_return, out.episode_length, out.terminated | out.truncated)
@@ -80,24 +108,25 @@ def make_loop(cfg: BaseConfig) -> Loop:
             step, env_state, (jnp.arange(T, dtype=jnp.int32), (step_keys[:, 0], step_keys[:, 1])))
         return env_state, unroll, ep
 
-    def learn_metric_shapes(state: LoopState):
+    def learn_metric_shapes(state: LoopState, hp: HParams):
         def f():
             batch = algo.storage.sample(state.storage, state.key)
-            return algo.learn(state.agent, batch, state.key, jnp.int32(0))[1]
+            return algo.learn(state.agent, batch, state.key, jnp.int32(0), hp)[1]
         return jax.eval_shape(f)
 
     def iteration(state: LoopState, i):
         """``i`` is the global iteration index; it comes from the scan's xs, so it stays unbatched."""
+        hp = hp_of(state)
         key, k_roll, k_sample, k_learn = jax.random.split(state.key, 4)
         env_step0 = i * steps_per_iter
-        env_state, unroll, (ep_ret, ep_len, done) = _rollout(state.agent, state.env, k_roll, env_step0)
+        env_state, unroll, (ep_ret, ep_len, done) = _rollout(state.agent, state.env, k_roll, env_step0, hp)
         storage = algo.storage.add(state.storage, unroll)
         env_steps = env_step0 + steps_per_iter
 
-        def do_learn(agent):
-            return algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps)
+        def do_learn(agent):  # hp is closed over (not an operand), so constants stay constants
+            return algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps, hp)
 
-        shapes = learn_metric_shapes(state)
+        shapes = learn_metric_shapes(state, hp)
 
         def skip(agent):
             empty = nan_like(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
@@ -116,7 +145,8 @@ def make_loop(cfg: BaseConfig) -> Loop:
             **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS},
             **learn_metrics,
         }
-        new = LoopState(agent, env_state, storage, key, state.iteration + 1)
+        new = LoopState(agent=agent, env=env_state, storage=storage, key=key, iteration=state.iteration + 1,
+                        hparams=state.hparams)
         return new, metrics
 
     n_iter = cfg.num_iterations
@@ -134,17 +164,23 @@ def make_loop(cfg: BaseConfig) -> Loop:
         idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
         return jax.lax.scan(body, state, idx)
 
-    return Loop(init, _rollout, run_chunk, iteration, num_chunks, ipc, algo)
+    return Loop(init=init, rollout=_rollout, run_chunk=run_chunk, iteration=iteration, num_chunks=num_chunks,
+                iterations_per_chunk=ipc, algorithm=algo, hparams=constants)
 
 
-def make_train(cfg: BaseConfig) -> Callable[[jax.Array], tuple[LoopState, dict]]:
-    """Pure ``train(key) -> (final_state, metrics)``; metrics have leading axis = iterations.
+def make_train(cfg: BaseConfig) -> Callable[..., tuple[LoopState, dict]]:
+    """Pure ``train(key, hparams=None) -> (final_state, metrics)``; metrics have leading axis = iterations.
 
-    ``jax.jit(jax.vmap(make_train(cfg)))(keys)`` runs one seed per key in one XLA program.
+    ``hparams`` maps traced config fields (``cfg.TRACED``; ``jaxrl_policy.hparams(cfg)`` lists them
+    with the config's values) to scalars; fields left out keep the config's value as a constant of
+    the program. ``jax.jit(jax.vmap(train))(keys)`` runs one seed per key;
+    ``jax.jit(jax.vmap(jax.vmap(train, (0, None)), (None, 0)))(keys, points)`` runs S seeds × P
+    points (``points``: the same dict with leaves stacked to ``[P]``) as one program, every point
+    starting from the same keys (paired comparison).
     """
     loop = make_loop(cfg)
 
-    def train(key):
-        return jax.lax.scan(loop.iteration, loop.init(key), jnp.arange(cfg.num_iterations, dtype=jnp.int32))
+    def train(key, hparams: dict[str, Any] | None = None):
+        return jax.lax.scan(loop.iteration, loop.init(key, hparams), jnp.arange(cfg.num_iterations, dtype=jnp.int32))
 
     return train

@@ -9,7 +9,7 @@ purejaxrl's DQN does.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import flax.linen as nn
 import jax
@@ -53,7 +53,7 @@ def cpu_dot_general(lhs, rhs, dimension_numbers, precision=None, preferred_eleme
 
 def _dense(features: int, gain: float, ortho: bool) -> nn.Dense:
     # The CPU gradient path only where XLA:CPU compiles it; GPU/TPU keep the fused transpose.
-    kw = {"dot_general": cpu_dot_general} if jax.default_backend() == "cpu" else {}
+    kw: dict[str, Any] = {"dot_general": cpu_dot_general} if jax.default_backend() == "cpu" else {}
     if ortho:
         return nn.Dense(features, kernel_init=orthogonal(gain), bias_init=constant(0.0), **kw)
     return nn.Dense(features, **kw)
@@ -146,6 +146,19 @@ class QNetwork(nn.Module):
     def __call__(self, obs):
         x = make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init)(obs)
         return _dense(self.num_actions, 1.0, self.orthogonal_init)(x)
+
+
+def make_actor_critic(cfg, spec) -> ActorCritic:
+    """The actor-critic network a config asks for (PPO, V-trace): ``cfg`` network fields, ``spec`` the env's."""
+    return ActorCritic(num_actions=spec.num_actions, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
+                       orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso),
+                       share_torso=cfg.share_torso)
+
+
+def make_q_network(cfg, spec) -> QNetwork:
+    """The Q-network a config asks for (DQN)."""
+    return QNetwork(num_actions=spec.num_actions, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
+                    orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso))
 
 
 def torso_kind(obs_shape: tuple[int, ...], requested: str) -> str:

@@ -292,7 +292,7 @@ def report_runs(run_dirs: Sequence[str | os.PathLike], out: str | os.PathLike, *
     dirs = list(map(Path, run_dirs))
     summaries = [json.loads((d / "summary.json").read_text()) for d in dirs]
     algos = [r["algo"] for r in summaries]
-    for d, summary in zip(dirs, summaries):
+    for d, summary in zip(dirs, summaries, strict=True):
         runs.append(summary)
         steps, rets = binned_returns(read_jsonl(d / "metrics.jsonl"), bins)
         # several runs of one algorithm (e.g. a knob sweep): name every curve by its folder

@@ -21,8 +21,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import platform
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -32,9 +30,9 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxrl_policy import stats
-from jaxrl_policy._xla_flags import cpu_threads
 from jaxrl_policy.config import BaseConfig
 from jaxrl_policy.loop import make_loop
+from jaxrl_policy.metadata import config_hash, run_metadata
 from jaxrl_policy.types import DIAGNOSTICS
 
 FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
@@ -43,27 +41,6 @@ FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     """Seed i uses PRNGKey(seed + i), so seed i of a multi-seed run equals a 1-seed run with seed + i."""
     return jax.vmap(jax.random.PRNGKey)(jnp.arange(seed, seed + num_seeds, dtype=jnp.uint32))
-
-
-def run_metadata(num_seeds: int) -> dict[str, Any]:
-    import jaxlib
-
-    from jaxrl_policy import __version__
-    dev = jax.devices()
-    return {
-        "package_version": __version__,
-        "jax_version": jax.__version__,
-        "jaxlib_version": jaxlib.__version__,
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "machine": platform.processor() or platform.machine(),
-        "device_kind": dev[0].device_kind,
-        "device_count": len(dev),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-        "cpu_threads": cpu_threads(),  # PJRT_NPROC; None = XLA's default (all cores); part of bit-identity
-        "command": " ".join(["jaxrl-policy", *sys.argv[1:]]) if sys.argv else "",
-        "num_seeds": num_seeds,
-    }
 
 
 def _windows(n: int, rows: int) -> list[np.ndarray]:
@@ -148,8 +125,9 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     seeds = list(range(cfg.seed, cfg.seed + num_seeds))
     if out_dir is not None and not resume:
         out_dir.mkdir(parents=True, exist_ok=True)
-        meta = run_metadata(num_seeds)
-        (out_dir / "config.json").write_text(json.dumps({**cfg.to_dict(), "seeds": seeds, "run": meta}, indent=2))
+        d = cfg.to_dict()
+        meta = {**run_metadata(), "num_seeds": num_seeds, "config_hash": config_hash(d)}
+        (out_dir / "config.json").write_text(json.dumps({**d, "seeds": seeds, "run": meta}, indent=2))
     loop = make_loop(cfg)
     t_start = time.perf_counter()
     keys = seed_keys(cfg.seed, num_seeds)
@@ -168,7 +146,9 @@ def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_r
     diag_n = dict.fromkeys(DIAGNOSTICS, 0)
     start, run_s = 0, 0.0
     if resume:
+        assert out_dir is not None
         ck = checkpoint.latest(out_dir)
+        assert ck is not None
         state, hist, meta = checkpoint.restore(ck, state, {k: v.dtype for k, v in hist.items()})
         start, run_s = meta["chunks_done"], meta["run_s"]
         diag_sum, diag_n = meta["diag_sum"], meta["diag_n"]

@@ -24,13 +24,13 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy.types import Storage
+from jaxrl_policy.types import PyTree, Storage
 
 
 class RingState(NamedTuple):
-    data: object  # pytree of [K, T, E, ...]
-    pos: jax.Array  # int32: slot the next unroll goes to
-    count: jax.Array  # int32: filled slots (<= K)
+    data: PyTree  # pytree of [K, T, E, ...]
+    pos: jax.Array  # int32 scalar: slot the next unroll goes to
+    filled: jax.Array  # int32 scalar: filled slots (<= K)
 
 
 def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int = 1,
@@ -45,7 +45,7 @@ def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int 
 
     def init(example):
         data = jax.tree.map(lambda x: jnp.zeros((K, *x.shape), x.dtype), example)
-        return RingState(data, jnp.zeros((), jnp.int32), jnp.zeros((), jnp.int32))
+        return RingState(data=data, pos=jnp.zeros((), jnp.int32), filled=jnp.zeros((), jnp.int32))
 
     def add(state, unroll):
         if K == 1:  # on-policy: no ring, just the newest unroll
@@ -53,7 +53,7 @@ def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int 
         else:
             data = jax.tree.map(
                 lambda buf, x: jax.lax.dynamic_update_index_in_dim(buf, x, state.pos, 0), state.data, unroll)
-        return RingState(data, (state.pos + 1) % K, jnp.minimum(state.count + 1, K))
+        return RingState(data=data, pos=(state.pos + 1) % K, filled=jnp.minimum(state.filled + 1, K))
 
     def newest(state):
         return (state.pos - 1) % K
@@ -63,23 +63,23 @@ def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int 
             i = newest(state)
             return jax.tree.map(lambda x: x[i], state.data)
         if mode == "unrolls":
-            idx = jax.random.randint(key, (num_draws,), 0, jnp.maximum(state.count, 1))
+            age = jax.random.randint(key, (num_draws,), 0, jnp.maximum(state.filled, 1))
             # slot of the j-th newest unroll is (pos - 1 - j) % K; draw 0 is always the newest
-            age = idx.at[0].set(0)
+            age = age.at[0].set(0)
             slots = (state.pos - 1 - age) % K
             return jax.tree.map(lambda x: x[slots], state.data)
-        # transitions: uniform over filled [count, T, E]
+        # transitions: uniform over the filled [filled, T, E]
         leaf = jax.tree.leaves(state.data)[0]
         T, E = leaf.shape[1], leaf.shape[2]
         n = num_draws * batch_size
-        flat = jax.random.randint(key, (n,), 0, jnp.maximum(state.count, 1) * T * E)
-        # the filled slots are the `count` newest ones ending at pos - 1
-        k_age, rest = flat // (T * E), flat % (T * E)
-        k = (state.pos - 1 - k_age) % K
+        flat = jax.random.randint(key, (n,), 0, jnp.maximum(state.filled, 1) * T * E)
+        # the filled slots are the `filled` newest ones ending at pos - 1
+        age, rest = flat // (T * E), flat % (T * E)
+        slot = (state.pos - 1 - age) % K
         t, e = rest // E, rest % E
-        return jax.tree.map(lambda x: x[k, t, e].reshape(num_draws, batch_size, *x.shape[3:]), state.data)
+        return jax.tree.map(lambda x: x[slot, t, e].reshape(num_draws, batch_size, *x.shape[3:]), state.data)
 
     def ready(iterations_done):
         return iterations_done >= min_unrolls
 
-    return Storage(init, add, sample, ready)
+    return Storage(init=init, add=add, sample=sample, ready=ready)

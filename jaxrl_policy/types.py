@@ -1,15 +1,26 @@
-"""Core NamedTuples shared by the loop, storage and algorithms.
+"""Core types shared by the loop, storage and algorithms.
 
 Shape legend: ``T`` time (unroll length), ``E`` envs, ``K`` stored unrolls, ``R`` samples drawn
-per learning step, ``B`` batch, ``A`` actions, ``O...`` observation shape, ``S`` seeds.
+per learning step, ``B`` batch, ``A`` actions, ``O...`` observation shape, ``S`` seeds,
+``P`` sweep points.
+
+The bundles follow optax's ``GradientTransformation``: a NamedTuple of pure functions whose
+signatures are spelled out as Protocols (positional-only: the names document, any names match),
+with every piece of state an explicit pytree.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import jax
 
 PyTree = Any
+Params = Any  # a flax parameter pytree
+AgentState = Any  # an algorithm's own NamedTuple (PPOState, DQNState, VTraceState)
+ActorState = Any  # what acts: parameters (maybe lagged) and their version
+StorageState = Any  # storage.RingState
+HParams = dict[str, Any]  # traced hyperparameters: name -> scalar (config.hparams)
+Metrics = dict[str, jax.Array]  # name -> scalar
 
 
 class Transition(NamedTuple):
@@ -17,8 +28,8 @@ class Transition(NamedTuple):
 
     ``next_obs`` is the true next observation (the final one where an episode ended), so a
     time-limit truncation can bootstrap from V(next_obs) while a termination does not.
-    ``extras`` holds what the acting algorithm recorded (log-probs, values, logits, the
-    version of the acting parameters, …).
+    ``extras`` holds what the acting algorithm recorded (log-probs, values, the version of the
+    acting parameters, …).
     """
 
     obs: jax.Array  # [E, O...]
@@ -30,50 +41,82 @@ class Transition(NamedTuple):
     extras: dict[str, jax.Array]  # each [E, ...]
 
 
+# ---- storage -------------------------------------------------------------------------------
+class StorageInit(Protocol):
+    def __call__(self, unroll_example: Transition, /) -> StorageState: ...
+
+
+class StorageAdd(Protocol):
+    def __call__(self, state: StorageState, unroll: Transition, /) -> StorageState:
+        """Store one unroll ``[T, E]``."""
+
+
+class StorageSample(Protocol):
+    def __call__(self, state: StorageState, key: jax.Array, /) -> PyTree:
+        """A batch in the layout the algorithm's ``learn`` expects."""
+
+
+class StorageReady(Protocol):
+    def __call__(self, iterations_done: jax.Array, /) -> jax.Array:
+        """Whether enough unrolls were stored to sample. Depends only on the (unbatched) iteration
+        count, so under ``vmap`` over seeds the learning ``lax.cond`` stays a real branch."""
+
+
 class Storage(NamedTuple):
-    """Where collected unrolls go and how learning draws from them (pure functions).
+    """Where collected unrolls go and how learning draws from them (pure functions)."""
 
-    - ``init(unroll_example) -> storage_state``
-    - ``add(storage_state, unroll [T, E]) -> storage_state``
-    - ``sample(storage_state, key) -> batch`` (its layout is what the algorithm's ``learn`` expects)
-    - ``ready(iterations_done) -> bool``: whether enough data exists to learn. It depends only on
-      the (unbatched) iteration count, so under ``vmap`` over seeds the learning ``lax.cond``
-      stays a real branch instead of becoming a select that always runs ``learn``.
-    """
+    init: StorageInit
+    add: StorageAdd
+    sample: StorageSample
+    ready: StorageReady
 
-    init: Callable[[Transition], PyTree]
-    add: Callable[[PyTree, Transition], PyTree]
-    sample: Callable[[PyTree, jax.Array], PyTree]
-    ready: Callable[[jax.Array], jax.Array]
+
+# ---- algorithm -----------------------------------------------------------------------------
+class AlgorithmInit(Protocol):
+    def __call__(self, key: jax.Array, /) -> AgentState: ...
+
+
+class AlgorithmActor(Protocol):
+    def __call__(self, agent: AgentState, hp: HParams, /) -> ActorState:
+        """The parameters that act this iteration (the learner's, or L updates old)."""
+
+
+class AlgorithmAct(Protocol):
+    def __call__(self, actor: ActorState, obs: jax.Array, key: jax.Array, env_step: jax.Array,
+                 hp: HParams, /) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """``obs [E, O...] -> (action [E], extras {name: [E, ...]})``. ``env_step``: env steps taken so
+        far (unbatched int32), read by schedules such as ε-greedy."""
+
+
+class AlgorithmLearn(Protocol):
+    def __call__(self, agent: AgentState, batch: PyTree, key: jax.Array, env_step: jax.Array,
+                 hp: HParams, /) -> tuple[AgentState, Metrics]:
+        """One learning step on a batch sampled from storage; metrics are scalars (NaN where n/a)."""
 
 
 class Algorithm(NamedTuple):
     """An algorithm is a bundle of pure functions plus a storage choice (optax-style).
 
-    - ``init(key) -> agent_state``
-    - ``actor(agent_state) -> actor_state``: the parameters that act this iteration (possibly lagged)
-    - ``act(actor_state, obs [E, O...], key, env_step) -> (action [E], extras dict of [E, ...])``
-    - ``learn(agent_state, batch, key, env_step) -> (agent_state, metrics dict of scalars)``
-
-    ``env_step`` is the number of env steps taken so far (unbatched int32 scalar): schedules
-    such as ε-greedy and target-network periods read it.
+    ``hp`` is the dict of traced hyperparameters (``config.hparams``): numpy constants for a single
+    run, traced arrays for a sweep. The loop never looks inside it.
     """
 
-    init: Callable[[jax.Array], PyTree]
-    actor: Callable[[PyTree], PyTree]
-    act: Callable[[PyTree, jax.Array, jax.Array, jax.Array], tuple[jax.Array, dict[str, jax.Array]]]
-    learn: Callable[[PyTree, PyTree, jax.Array, jax.Array], tuple[PyTree, dict[str, jax.Array]]]
+    init: AlgorithmInit
+    actor: AlgorithmActor
+    act: AlgorithmAct
+    learn: AlgorithmLearn
     storage: Storage
 
 
 class LoopState(NamedTuple):
     """Everything the training loop carries from one iteration to the next."""
 
-    agent: PyTree
-    env: PyTree  # envs.adapter.EnvState
-    storage: PyTree
-    key: jax.Array
+    agent: AgentState
+    env: PyTree  # envs.adapter.EnvState, leaves [E, ...]
+    storage: StorageState  # leaves [K, T, E, ...]
+    key: jax.Array  # PRNG key
     iteration: jax.Array  # int32 scalar: iterations completed
+    hparams: HParams  # the traced hyperparameters given to train(key, hparams); {} for a single run
 
 
 # Metric names every algorithm logs (NaN where a quantity does not exist for it), so the

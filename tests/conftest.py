@@ -1,5 +1,4 @@
-"""Shared helpers. ``import jaxrl_policy`` sets the XLA:CPU scheduler flag before jax starts."""
-import jaxrl_policy  # noqa: F401  (first: sets XLA_FLAGS)
+"""Shared helpers."""
 import jax
 import numpy as np
 import pytest

@@ -1,40 +1,94 @@
-"""Smoke test of the throughput benchmark (no speed thresholds: timings depend on the machine)."""
+"""The library's bench (time your own config) and the project's benchmark harness (benchmarks/).
+
+No speed thresholds: timings depend on the machine. These check what the numbers mean.
+"""
+import importlib.util
 import json
+from pathlib import Path
 
-from jaxrl_policy.bench import main
+import pytest
 
-POSITIVE = ("compile_s", "train_env_steps_per_s_max", "train_env_steps_per_s_median", "raw_env_steps_per_s",
-            "acting_only", "learning_only", "combined", "pct_of_combined")
+from jaxrl_policy import default_config
+from jaxrl_policy.bench import learning_fraction, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def harness():
+    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
 
 
 def test_bench_quick_writes_json_and_table(tmp_path, capsys):
     out = tmp_path / "b.json"
     main(["--quick", "--algos", "ppo", "--out", str(out)])
     doc = json.loads(out.read_text())
-    for k in ("cpu", "cores", "jax", "jaxlib", "device_kind", "xla_flags"):
-        assert k in doc["machine"]
-    assert doc["machine"]["cores"] >= 1
+    for k in ("cpu", "cores", "jax_version", "jaxlib_version", "device_kind", "xla_flags", "git"):
+        assert k in doc["machine"], k
     assert "date" in doc and doc["command"].startswith("jaxrl-policy bench")
     (r,) = doc["results"]
     assert (r["algo"], r["env"], r["num_envs"], r["num_steps"], r["seeds"]) == ("ppo", "CartPole-v1", 4, 128, 1)
     assert r["total_timesteps"] == 20_000
-    for k in POSITIVE:
-        assert isinstance(r[k], (int, float)) and r[k] > 0, (k, r[k])
-    assert r["train_env_steps_per_s_max"] >= r["train_env_steps_per_s_median"]
-    assert r["combined"] <= min(r["acting_only"], r["learning_only"])
-    assert not any(k.startswith("peer_") for k in r)  # no --peers given
+    # the derived columns are what they say they are
+    f = r["learn_fraction"]
+    assert f == 1.0
+    assert r["combined"] == pytest.approx(1 / (1 / r["acting_only"] + f / r["learning_only"]), rel=1e-3)
+    assert r["pct_of_combined"] == pytest.approx(100 * r["train_env_steps_per_s_max"] / r["combined"], abs=0.1)
+    steps = r["num_iterations"] * 4 * 128
+    assert r["train_env_steps_per_s_max"] == pytest.approx(steps / r["train_s_min"], rel=1e-3)
+    assert not any(k.startswith("peer_") for k in r)
     table = capsys.readouterr().out
-    assert "| algo |" in table and "| ppo | 4×128 |" in table
+    assert "| algo |" in table and "| ppo | 4×128 | 1 |" in table
 
 
-def test_plan_times_the_ppo_equal_vtrace_config_once():
-    from jaxrl_policy.bench import PPO_EQUAL_VTRACE, build_parser, plan
-    items = plan(build_parser().parse_args(["--algos", "ppo", "vtrace"]))
+def test_learning_fraction_counts_the_iterations_before_learning_starts():
+    cfg = default_config("dqn", "CartPole-v1", learning_starts=10_000, total_timesteps=100_000)
+    # 10 env steps per iteration: iterations 1..999 collect < 10,000 steps and do not learn
+    assert learning_fraction(cfg) == pytest.approx((10_000 - 999) / 10_000)
+    assert learning_fraction(default_config("ppo", "CartPole-v1")) == 1.0
+
+
+def test_peers_flag_runs_the_project_harness(monkeypatch, tmp_path):
+    from jaxrl_policy import cli
+    called = []
+    monkeypatch.setattr("runpy.run_path", lambda path, run_name: called.append((path, run_name)))
+    cli.main(["bench", "--peers", str(tmp_path)])
+    assert called == [(str(ROOT / "benchmarks" / "throughput.py"), "__main__")]
+    monkeypatch.setattr(cli, "project_benchmark", lambda: None)  # an installed package has no benchmarks/
+    with pytest.raises(SystemExit) as e:
+        cli.main(["bench", "--peers", str(tmp_path)])
+    assert e.value.code == 2
+
+
+def test_harness_times_the_ppo_equal_vtrace_config_once():
+    h = harness()
+    items = h.plan(h.build_parser().parse_args(["--algos", "ppo", "vtrace"]))
     cfgs = [c for _, c in items]
     assert len(cfgs) == len(set(cfgs)) == 6  # ppo and vtrace at 4, 64, 1024 envs; no duplicate
     (eq,) = [c for t, c in items if t.get("variant") == "ppo_equal"]
     assert (eq.algo, eq.num_envs, eq.num_steps) == ("vtrace", 4, 128)
-    assert all(getattr(eq, k) == v for k, v in PPO_EQUAL_VTRACE.items())
-    # when no planned row matches, the ppo-equal row is added
-    items = plan(build_parser().parse_args(["--algos", "ppo", "vtrace", "--num-envs", "64"]))
+    assert all(getattr(eq, k) == v for k, v in h.PPO_EQUAL_VTRACE.items())
+    items = h.plan(h.build_parser().parse_args(["--algos", "ppo", "vtrace", "--num-envs", "64"]))
     assert [t.get("variant") for t, _ in items] == [None, None, "ppo_equal"]
+
+
+def test_harness_reads_targets_off_the_ratios():
+    h = harness()
+    rows = [dict(algo="ppo", num_envs=4, num_steps=128, total_timesteps=1, train_env_steps_per_s_max=300,
+                 train_env_steps_per_s_median=290, combined=310, peer_purejaxrl_env_steps_per_s=250,
+                 peer_ceiling_combined=330),
+            dict(algo="dqn", num_envs=10, num_steps=1, total_timesteps=1, train_env_steps_per_s_max=90,
+                 train_env_steps_per_s_median=88, combined=100, peer_purejaxrl_env_steps_per_s=95),
+            dict(algo="vtrace", variant="ppo_equal", num_envs=4, num_steps=128, total_timesteps=1,
+                 train_env_steps_per_s_max=240, train_env_steps_per_s_median=230, combined=260)]
+    for r in rows:
+        h.add_peer_ratios(r)
+    h.vtrace_vs_ppo(rows)
+    got = [(t["value"], t["met"]) for t in h.check_targets(rows)]
+    assert rows[0]["vs_purejaxrl"] == 1.2 and rows[0]["pct_of_peer_combined"] == pytest.approx(90.9)
+    assert got == [(1.2, True),  # ppo ÷ purejaxrl >= 1.0
+                   (90.9, False),  # ppo % of the peer ceiling, below 95%
+                   (0.947, False),  # dqn ÷ purejaxrl below 1.0
+                   (1.25, False)]  # V-trace takes 1.25× PPO's time per env step (> 1.2)

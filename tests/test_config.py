@@ -1,8 +1,5 @@
 """Config: purejaxrl-equal defaults, one ValueError naming every bad field, before compiling."""
 import dataclasses
-import os
-import subprocess
-import sys
 
 import pytest
 
@@ -83,6 +80,7 @@ def test_frozen_and_roundtrip():
 
 def test_every_field_documented():
     import inspect
+
     from jaxrl_policy.config import CONFIGS
     for cls in CONFIGS.values():
         src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__ == "jaxrl_policy.config")
@@ -92,16 +90,32 @@ def test_every_field_documented():
             documented = [i for i, line in enumerate(lines)
                           if line.startswith(f"    {f.name}:") and lines[i + 1].strip().startswith('"""')]
             assert documented, f"{cls.__name__}.{f.name} has no docstring"
+            # the docstring says whether the field is data of the program or shapes it, truthfully
+            tag = "[traced]" if f.name in cls.TRACED else "[static]"
+            assert all(lines[i + 1].strip().startswith('"""' + tag) for i in documented), (cls.__name__, f.name, tag)
 
 
-def test_xla_scheduler_flag_is_set_unless_user_sets_it():
-    code = "import os, jaxrl_policy; print(os.environ['XLA_FLAGS'])"
-    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert "--xla_cpu_enable_concurrency_optimized_scheduler=false" in out
-    env["XLA_FLAGS"] = "--xla_cpu_enable_concurrency_optimized_scheduler=true"
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "--xla_cpu_enable_concurrency_optimized_scheduler=true"
+def test_hparams_are_the_traced_fields_with_program_dtypes():
+    import numpy as np
+
+    from jaxrl_policy.config import hparams
+    for algo in ("ppo", "dqn", "vtrace"):
+        cfg = default_config(algo, "CartPole-v1")
+        hp = hparams(cfg)
+        assert set(hp) == cfg.TRACED and not set(hp) & set(cfg.static_fields())
+        for k, v in hp.items():
+            want = getattr(cfg, k)
+            assert v.dtype in (np.float32, np.int32), k
+            assert float(v) == (np.inf if want is None else float(np.float32(want))), k
+    assert hparams(default_config("dqn"))["max_grad_norm"] == np.inf  # None: no clipping
+    assert hparams(default_config("vtrace", policy_lag=3))["policy_lag"].dtype == np.int32
+
+
+def test_policy_lag_within_its_static_maximum():
+    with pytest.raises(ValueError, match="policy_lag = 5: must be <= max_policy_lag = 4"):
+        default_config("vtrace", policy_lag=5, max_policy_lag=4)
+    assert default_config("vtrace", policy_lag=3).policy_lag_capacity == 3
+    assert default_config("vtrace", policy_lag=3, max_policy_lag=16).policy_lag_capacity == 16
 
 
 def test_deferred_validation_then_validate():

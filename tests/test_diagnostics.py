@@ -38,14 +38,15 @@ def test_dqn_epsilon_greedy_uses_one_draw_correctly():
     """ε = 1: uniform over actions; ε → 0: greedy. One uniform draw per env serves both."""
     from jaxrl_policy import default_config
     from jaxrl_policy.algorithms.dqn import make_dqn
+    from jaxrl_policy.config import hparams
     from jaxrl_policy.envs.adapter import env_spec
     cfg = default_config("dqn", "Probe-TwoArm-v0", eps_end=0.0, eps_decay_fraction=0.1)
-    algo = make_dqn(cfg, env_spec("Probe-TwoArm-v0"))
+    algo, hp = make_dqn(cfg, env_spec("Probe-TwoArm-v0")), hparams(cfg)
     agent = algo.init(jax.random.PRNGKey(0))
     obs = jnp.zeros((20_000, 1))
-    a0, _ = algo.act(algo.actor(agent), obs, jax.random.PRNGKey(1), 0)
+    a0, _ = algo.act(algo.actor(agent, hp), obs, jax.random.PRNGKey(1), 0, hp)
     np.testing.assert_allclose(np.bincount(np.asarray(a0), minlength=2) / obs.shape[0], [0.5, 0.5], atol=0.02)
-    late, _ = algo.act(algo.actor(agent), obs, jax.random.PRNGKey(1), cfg.total_timesteps)
+    late, _ = algo.act(algo.actor(agent, hp), obs, jax.random.PRNGKey(1), cfg.total_timesteps, hp)
     assert len(set(np.asarray(late).tolist())) == 1  # same obs, ε = 0: always the argmax
 
 

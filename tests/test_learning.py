@@ -9,8 +9,8 @@ import os
 
 import numpy as np
 import pytest
-
 from conftest import final_return, train_seeds
+
 from jaxrl_policy import default_config
 from jaxrl_policy.runner import run
 

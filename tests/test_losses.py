@@ -42,7 +42,9 @@ def make_traj(seed, truncations=False, length=T):
         terminated[1] = False
         discount[1] = 0.9
         v_t[trunc] = rng.normal(size=trunc.sum())  # True final-observation values.
-    f32 = lambda x: np.asarray(x, np.float32)
+    def f32(x):
+        return np.asarray(x, np.float32)
+
     return dict(
         r_t=f32(rng.normal(size=length)),
         discount_t=f32(discount),
@@ -351,7 +353,7 @@ def test_vtrace_outputs_carry_no_gradient():
 # ---------------------------------------------------------------------------
 
 def np_ppo_clip(ratio, adv, eps):
-    terms = [min(r * a, min(max(r, 1 - eps), 1 + eps) * a) for r, a in zip(ratio, adv)]
+    terms = [min(r * a, min(max(r, 1 - eps), 1 + eps) * a) for r, a in zip(ratio, adv, strict=True)]
     return -sum(terms) / len(terms)
 
 
@@ -393,9 +395,11 @@ def np_entropy(logits):
 
 
 def np_kl(pl, ql):
-    p = np.exp(pl - pl.max()); p /= p.sum()
-    q = np.exp(ql - ql.max()); q /= q.sum()
-    return sum(pi * np.log(pi / qi) for pi, qi in zip(p, q) if pi > 0)
+    p = np.exp(pl - pl.max())
+    p /= p.sum()
+    q = np.exp(ql - ql.max())
+    q /= q.sum()
+    return sum(pi * np.log(pi / qi) for pi, qi in zip(p, q, strict=True) if pi > 0)
 
 
 @pytest.mark.parametrize("use_jit", [False, True])
@@ -411,9 +415,9 @@ def test_entropy_and_kl_match_reference(seed, use_jit):
         np.testing.assert_allclose(ent[i], np_entropy(p_logits[i]), **TOL)
         np.testing.assert_allclose(kl[i], np_kl(p_logits[i], q_logits[i]), **TOL)
     loss = maybe_jit(L.entropy_loss, use_jit)(p_logits[0])  # [T=3, A=4]
-    np.testing.assert_allclose(loss, -np.mean([np_entropy(l) for l in p_logits[0]]), **TOL)
+    np.testing.assert_allclose(loss, -np.mean([np_entropy(lg) for lg in p_logits[0]]), **TOL)
     batched = jax.vmap(L.entropy_loss)(p_logits)
-    np.testing.assert_allclose(batched[1], -np.mean([np_entropy(l) for l in p_logits[1]]),
+    np.testing.assert_allclose(batched[1], -np.mean([np_entropy(lg) for lg in p_logits[1]]),
                                **TOL)
 
 
@@ -445,7 +449,7 @@ def test_entropy_and_kl_hand_and_stable():
 
 def np_ppo_value(v, v_old, target, eps=None):
     out = []
-    for vi, oi, ti in zip(v, v_old, target):
+    for vi, oi, ti in zip(v, v_old, target, strict=True):
         loss = (vi - ti) ** 2
         if eps is not None:
             loss = max(loss, (oi + min(max(vi - oi, -eps), eps) - ti) ** 2)
@@ -620,3 +624,116 @@ def test_vtrace_and_gae_accelerator_path_match_cpu_path(monkeypatch):
     acc_gae = L.gae(r_t=r_t, discount_t=discount_t, values=jnp.concatenate([v_tm1, v_t[-1:]]), lambda_=0.9)
     for a, b in ((acc.vs, cpu.vs), (acc.pg_advantages, cpu.pg_advantages), (acc_gae, cpu_gae)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------
+# Policy gradient and the V-trace actor-critic loss.
+# ---------------------------------------------------------------------------
+
+def np_log_softmax(logits):
+    z = logits - logits.max(-1, keepdims=True)
+    return z - np.log(np.exp(z).sum(-1, keepdims=True))
+
+
+def ac_traj(seed, A=3, truncations=True):
+    """A trajectory plus learner logits and a behaviour policy that differs from it (ρ ≠ 1)."""
+    tr = make_traj(seed, truncations)
+    rng = np.random.default_rng(100 + seed)
+    logits = rng.normal(size=(T, A)).astype(np.float32)
+    mu_logits = (logits + rng.normal(scale=0.7, size=(T, A))).astype(np.float32)
+    a = rng.integers(0, A, size=T).astype(np.int32)
+    log_mu = np_log_softmax(mu_logits.astype(np.float64))[np.arange(T), a].astype(np.float32)
+    return tr, logits, a, log_mu
+
+
+def np_vtrace_ac(logits, a, log_mu, v_tm1, v_t, r_t, discount_t, lam, clip_rho, clip_pg_rho, trunc, clip_c):
+    """IMPALA §4.2 written out: the three loss values and their gradients w.r.t. logits and V(x_t)."""
+    logp_all = np_log_softmax(logits.astype(np.float64))
+    logp = logp_all[np.arange(len(a)), a]
+    rho = np.exp(logp - log_mu)
+    vs, pg = np_vtrace(v_tm1, v_t, r_t, discount_t, rho, lam, clip_rho, clip_pg_rho, trunc, clip_c)
+    n = len(a)
+    p = np.exp(logp_all)
+    onehot = np.eye(logits.shape[1])[a]
+    policy = -np.mean(pg * logp)
+    value = 0.5 * np.mean((vs - v_tm1) ** 2)
+    entropy = np.mean(np.sum(p * logp_all, -1))  # −mean H
+    d_logits_policy = -(pg[:, None] * (onehot - p)) / n  # the advantage and ρ carry no gradient
+    d_v = -(vs - v_tm1) / n  # the targets carry no gradient
+    return (policy, value, entropy), d_logits_policy, d_v
+
+
+VT_AC = [dict(lam=1.0, clip_rho=1.0, clip_pg_rho=1.0, clip_c=1.0),
+         dict(lam=0.9, clip_rho=0.8, clip_pg_rho=1.5, clip_c=0.7)]
+
+
+@pytest.mark.parametrize("use_jit", [False, True])
+@pytest.mark.parametrize("hp", range(len(VT_AC)))
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_vtrace_actor_critic_loss_matches_reference(seed, hp, use_jit):
+    tr, logits, a, log_mu = ac_traj(seed)
+    h = VT_AC[hp]
+
+    def loss(logits, v_tm1, kind):
+        out = L.vtrace_actor_critic_loss(
+            logits_t=logits, a_t=a, behaviour_log_prob_t=log_mu, v_tm1=v_tm1, v_t=tr["v_t"], r_t=tr["r_t"],
+            discount_t=tr["discount_t"], lambda_=h["lam"], clip_rho_threshold=h["clip_rho"],
+            clip_pg_rho_threshold=h["clip_pg_rho"], truncated_t=tr["truncated_t"], clip_c_threshold=h["clip_c"])
+        return getattr(out, kind)
+
+    want, d_logits, d_v = np_vtrace_ac(logits, a, log_mu, tr["v_tm1"], tr["v_t"], tr["r_t"], tr["discount_t"],
+                                       h["lam"], h["clip_rho"], h["clip_pg_rho"], tr["truncated_t"], h["clip_c"])
+    for kind, w in zip(("policy", "value", "entropy"), want, strict=True):
+        f = functools.partial(loss, kind=kind)
+        np.testing.assert_allclose(maybe_jit(f, use_jit)(logits, tr["v_tm1"]), w, **TOL, err_msg=kind)
+    g_logits = maybe_jit(jax.grad(functools.partial(loss, kind="policy")), use_jit)(logits, tr["v_tm1"])
+    np.testing.assert_allclose(g_logits, d_logits, **TOL)
+    g_v = maybe_jit(jax.grad(functools.partial(loss, kind="value"), argnums=1), use_jit)(logits, tr["v_tm1"])
+    np.testing.assert_allclose(g_v, d_v, **TOL)
+    assert float(jnp.abs(jax.grad(loss, argnums=1)(logits, tr["v_tm1"], "policy")).max()) == 0.0  # no V in the pg
+
+
+def test_vtrace_actor_critic_loss_catches_planted_bugs(monkeypatch):
+    """The reference test above fails if the pg advantage is not multiplied by the clipped ρ, if ρ is
+    not clipped at ρ̄_pg, or if ρ carries a gradient. Planting each bug in the loss shows it."""
+    from jaxrl_policy.losses import actor_critic as ac
+    tr, logits, a, log_mu = ac_traj(0)
+    h = VT_AC[1]
+    args = dict(logits_t=logits, a_t=a, behaviour_log_prob_t=log_mu, v_tm1=tr["v_tm1"], v_t=tr["v_t"],
+                r_t=tr["r_t"], discount_t=tr["discount_t"], lambda_=h["lam"], clip_rho_threshold=h["clip_rho"],
+                clip_pg_rho_threshold=h["clip_pg_rho"], truncated_t=tr["truncated_t"], clip_c_threshold=h["clip_c"])
+    (policy, _, _), d_logits, _ = np_vtrace_ac(logits, a, log_mu, tr["v_tm1"], tr["v_t"], tr["r_t"],
+                                               tr["discount_t"], h["lam"], h["clip_rho"], h["clip_pg_rho"],
+                                               tr["truncated_t"], h["clip_c"])
+    np.testing.assert_allclose(L.vtrace_actor_critic_loss(**args).policy, policy, **TOL)
+    real_vtrace = ac.vtrace
+
+    def unweighted_pg(**kw):  # pg advantage without the ρ̄_pg-clipped ratio
+        out = real_vtrace(**kw)
+        rho_pg = jnp.minimum(kw["clip_pg_rho_threshold"], kw["rho_tm1"])
+        return out._replace(pg_advantages=out.pg_advantages / rho_pg)
+
+    def unclipped_pg(**kw):
+        return real_vtrace(**{**kw, "clip_pg_rho_threshold": 1e9})
+
+    for bug in (unweighted_pg, unclipped_pg):
+        monkeypatch.setattr(ac, "vtrace", bug)
+        assert not np.allclose(L.vtrace_actor_critic_loss(**args).policy, policy, **TOL), bug.__name__
+    monkeypatch.setattr(ac, "vtrace", real_vtrace)
+    monkeypatch.setattr(ac.lax, "stop_gradient", lambda x: x)  # ρ (and the targets) would carry gradients
+    g = jax.grad(lambda lg: L.vtrace_actor_critic_loss(**{**args, "logits_t": lg}).policy)(logits)
+    assert not np.allclose(g, d_logits, **TOL)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_policy_gradient_loss_matches_rlax(seed):
+    _, logits, a, _ = ac_traj(seed)
+    adv = np.random.default_rng(seed).normal(size=T).astype(np.float32)
+    w = np.random.default_rng(seed + 1).uniform(size=T).astype(np.float32)
+    np.testing.assert_allclose(L.policy_gradient_loss(logits, a, adv, w), rlax.policy_gradient_loss(logits, a, adv, w),
+                               **TOL)
+    np.testing.assert_allclose(L.policy_gradient_loss(logits, a, adv),
+                               -np.mean(adv * np_log_softmax(logits.astype(np.float64))[np.arange(T), a]), **TOL)
+    # the advantage carries no gradient
+    assert float(jnp.abs(jax.grad(lambda x: L.policy_gradient_loss(logits, a, x))(adv)).max()) == 0.0
+    np.testing.assert_allclose(L.categorical_log_prob(logits, a), np_log_softmax(logits)[np.arange(T), a], **TOL)

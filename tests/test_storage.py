@@ -30,7 +30,8 @@ def test_latest_is_the_newest_unroll():
 def test_unrolls_newest_first_then_uniform_over_the_last_k():
     ring = make_ring(4, "unrolls", num_draws=3)
     st = filled(ring, 10)  # holds iterations 6, 7, 8, 9
-    draws = np.stack([np.asarray(ring.sample(st, k)["x"][:, 0, 0]) for k in jax.random.split(jax.random.PRNGKey(1), 300)])
+    keys = jax.random.split(jax.random.PRNGKey(1), 300)
+    draws = np.stack([np.asarray(ring.sample(st, k)["x"][:, 0, 0]) for k in keys])
     assert draws.shape == (300, 3) and np.all(draws[:, 0] == 9)
     counts = np.bincount(draws[:, 1:].astype(int).ravel(), minlength=10)[6:]
     assert set(np.unique(draws[:, 1:])) == {6.0, 7.0, 8.0, 9.0} and counts.min() > 100  # ~150 each
@@ -49,7 +50,8 @@ def test_transitions_uniform_over_filled_and_shaped():
     b = ring.sample(st, jax.random.PRNGKey(3))
     assert b["x"].shape == (2, 64) and b["obs"].shape == (2, 64, 4)
     np.testing.assert_array_equal(b["obs"][..., 0], b["x"])  # leaves stay aligned
-    xs = np.concatenate([np.asarray(ring.sample(st, k)["x"]).ravel() for k in jax.random.split(jax.random.PRNGKey(4), 40)])
+    keys = jax.random.split(jax.random.PRNGKey(4), 40)
+    xs = np.concatenate([np.asarray(ring.sample(st, k)["x"]).ravel() for k in keys])
     assert set(np.unique(xs)) == {2.0, 3.0, 4.0, 5.0, 6.0}
     assert np.bincount(xs.astype(int))[2:].min() > 0.15 * len(xs)
 

@@ -11,11 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import train_seeds
-from jaxrl_policy.algorithms.ppo import make_actor_critic
+
 from jaxrl_policy.envs.adapter import env_spec
-from jaxrl_policy.networks import ActorCritic, QNetwork
+from jaxrl_policy.networks import ActorCritic, make_actor_critic, make_q_network
 
 COMMON = dict(total_timesteps=20_000, learning_rate=3e-3, gamma=0.9, anneal_lr=False)
 ALGOS = {
@@ -31,8 +30,7 @@ def learned_values(algo, env_id, obs):
     params = jax.tree.map(lambda x: x[0], state.agent.params)
     obs = jnp.asarray(obs, jnp.float32)[:, None]
     if algo == "dqn":
-        net = QNetwork(1, cfg.hidden_sizes, cfg.activation, cfg.orthogonal_init)
-        return np.asarray(net.apply(params, obs)[:, 0])
+        return np.asarray(make_q_network(cfg, env_spec(env_id)).apply(params, obs)[:, 0])
     return np.asarray(make_actor_critic(cfg, env_spec(env_id)).apply(params, obs, method=ActorCritic.value))
 
 

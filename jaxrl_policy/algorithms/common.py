@@ -1,36 +1,94 @@
-"""Pieces the algorithm factories share: optimizer, spectrum diagnostics, metric plumbing.
+"""Pieces every algorithm factory shares: the one update step, traced hyperparameters, diagnostics.
 
-Shape legend: ``N`` samples in a batch, ``A`` actions.
+Shape legend: ``N`` samples in a batch, ``A`` actions, ``G`` gradient steps per iteration.
+
+Hyperparameters arrive as ``hp``, a dict of scalars (``config.hparams``). A value is either a
+numpy constant (the config's own value: the program is specialised to it, exactly as if it were
+written into the code) or a traced array (a sweep point). ``flag`` and ``is_constant`` let code
+branch in Python on constants and select on traced values, so the single-point program pays
+nothing for sweepability.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrl_policy.config import BaseConfig
+from jaxrl_policy.losses import categorical_log_prob
+from jaxrl_policy.types import HParams
 
 
-def make_optimizer(cfg: BaseConfig, gradient_steps_per_iteration: int) -> optax.GradientTransformation:
-    """Adam with optional global-norm clipping and per-iteration linear LR annealing.
+def is_constant(x) -> bool:
+    """True for a value known when the program is built (not a tracer)."""
+    return not isinstance(x, jax.core.Tracer)
 
-    The annealing matches purejaxrl: lr · (1 − ⌊count / steps_per_iter⌋ / num_iterations), so the
-    rate is constant within an iteration and reaches 0 after the last one.
+
+def flag(value, if_true, if_false):
+    """``if_true() if value else if_false()`` for a 0/1 hyperparameter, constant or traced.
+
+    A constant picks one branch in Python (only that branch is in the program); a traced value
+    computes both and selects elementwise.
     """
-    if cfg.anneal_lr:
-        n_iter = max(1, cfg.num_iterations)
-
-        def lr(count):
-            return cfg.learning_rate * (1.0 - (count // gradient_steps_per_iteration) / n_iter)
-    else:
-        lr = cfg.learning_rate
-    adam = optax.adam(lr, eps=cfg.adam_eps)
-    if cfg.max_grad_norm is None:
-        return adam
-    return optax.chain(optax.clip_by_global_norm(cfg.max_grad_norm), adam)
+    if is_constant(value):
+        return if_true() if bool(value) else if_false()
+    return jax.tree.map(lambda a, b: jnp.where(value > 0, a, b), if_true(), if_false())
 
 
+# ---------------------------------------------------------------------------------------------
+# the one update step (as brax.training.gradients.gradient_update_fn): loss → grads → optimizer
+# ---------------------------------------------------------------------------------------------
+def init_optimizer(params) -> optax.OptState:
+    """Optimizer state: Adam's moments and count, plus the step count of the learning-rate schedule.
+
+    Its structure does not depend on any hyperparameter, so every sweep point shares it.
+    """
+    return _optimizer({"adam_eps": np.float32(1e-8), "learning_rate": np.float32(0.0),
+                       "anneal_lr": np.float32(0.0)}, 1, 1).init(params)
+
+
+def _optimizer(hp: HParams, steps_per_iteration: int, num_iterations: int) -> optax.GradientTransformation:
+    """Adam with a learning rate that optionally anneals linearly to 0 over the run, per iteration.
+
+    Annealing as purejaxrl: lr · (1 − ⌊count / steps_per_iteration⌋ / num_iterations), constant
+    within an iteration and 0 after the last one. Built inside the traced function from ``hp``.
+    """
+    lr0, n = hp["learning_rate"], max(1, num_iterations)
+
+    def learning_rate(count):
+        frac = (count // steps_per_iteration) / n
+        return flag(hp["anneal_lr"], lambda: lr0 * (1.0 - frac), lambda: lr0 * jnp.ones_like(frac))
+
+    return optax.chain(optax.scale_by_adam(eps=hp["adam_eps"]), optax.scale_by_schedule(lambda c: -learning_rate(c)))
+
+
+def make_update(loss_fn: Callable[..., tuple[jax.Array, dict]], steps_per_iteration: int, num_iterations: int):
+    """One gradient step for any algorithm: ``update(params, opt_state, hp, *args)``.
+
+    ``loss_fn(params, hp, *args) -> (loss, aux)``. The gradient's global norm is clipped to
+    ``hp["max_grad_norm"]`` (+inf: no clipping), then Adam with the (maybe annealed) learning rate
+    moves the parameters. Returns ``(params, opt_state, metrics)``, metrics = ``loss``, ``grad_norm``
+    (before clipping) and ``aux``.
+    """
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def update(params, opt_state, hp: HParams, *args):
+        (loss, aux), grads = grad_fn(params, hp, *args)
+        grad_norm = optax.tree.norm(grads)
+        max_norm = hp["max_grad_norm"]
+        if not (is_constant(max_norm) and np.isinf(max_norm)):  # (XLA computes the shared norm once)
+            grads, _ = optax.clip_by_global_norm(max_norm).update(grads, optax.EmptyState())
+        updates, opt_state = _optimizer(hp, steps_per_iteration, num_iterations).update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state, {"loss": loss, "grad_norm": grad_norm, **aux}
+
+    return update
+
+
+# ---------------------------------------------------------------------------------------------
+# data helpers
+# ---------------------------------------------------------------------------------------------
 def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | None):
     """``V(next_obs)`` ``[T, E]`` without a forward pass over all T × E next observations.
 
@@ -67,16 +125,25 @@ def shuffle(key, n: int) -> jax.Array:
     """
     if int(np.ceil(3 * np.log(max(n, 1)) / np.log(np.iinfo(np.uint32).max))) <= 1:
         return jax.random.permutation(key, n)
-    k = jax.random.bits(key, (2, n), jnp.uint32)
-    return jax.lax.sort((k[0], k[1], jnp.arange(n, dtype=jnp.int32)), num_keys=2)[2]
+    bits = jax.random.bits(key, (2, n), jnp.uint32)
+    return jax.lax.sort((bits[0], bits[1], jnp.arange(n, dtype=jnp.int32)), num_keys=2)[2]
 
 
-def grad_norm(grads) -> jax.Array:
-    """Global L2 norm of a gradient pytree (before clipping)."""
-    return jnp.sqrt(sum(jnp.sum(jnp.square(g)) for g in jax.tree.leaves(grads)))
+def standardize(x: jax.Array) -> jax.Array:
+    """(x − mean) / (std + 1e-8) over all of ``x`` (advantage normalisation)."""
+    return (x - x.mean()) / (x.std() + 1e-8)
 
 
-def ratio_diagnostics(rho: jax.Array, clip_low: float, clip_high: float) -> dict[str, jax.Array]:
+def sample_categorical(key, logits):
+    """Sample from Categorical(logits) ``[E, A] -> [E]`` and its log-prob ``[E]``."""
+    action = jax.random.categorical(key, logits)
+    return action, categorical_log_prob(logits, action)
+
+
+# ---------------------------------------------------------------------------------------------
+# spectrum diagnostics (types.DIAGNOSTICS)
+# ---------------------------------------------------------------------------------------------
+def ratio_diagnostics(rho: jax.Array, clip_low, clip_high) -> dict[str, jax.Array]:
     """Importance-ratio statistics of ``rho`` [N] (π_learner / μ_behaviour).
 
     ``ess`` is Kish's effective sample size (Σρ)² / (N Σρ²) as a fraction of N: 1 when every
@@ -109,7 +176,7 @@ def age_diagnostics(grad_steps: jax.Array, version: jax.Array) -> dict[str, jax.
 
 
 def nan_like(tree):
-    """A pytree of NaNs (floats) or zeros (ints) with the shapes and dtypes of ``tree``."""
+    """A pytree of NaNs (floats) or zeros (ints) with the shapes and dtypes of ``tree`` (arrays or shapes)."""
     def fill(x):
         if jnp.issubdtype(x.dtype, jnp.floating):
             return jnp.full(x.shape, jnp.nan, x.dtype)
@@ -120,10 +187,3 @@ def nan_like(tree):
 def mean_metrics(stacked: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """Average per-gradient-step metrics ``[G]`` into scalars (max for ``*_max``)."""
     return {k: (v.max() if k.endswith("_max") else v.mean()) for k, v in stacked.items()}
-
-
-def sample_categorical(key, logits):
-    """Sample from Categorical(logits) ``[E, A] -> [E]`` and its log-prob ``[E]``."""
-    action = jax.random.categorical(key, logits)
-    logp = jax.nn.log_softmax(logits)
-    return action, jnp.take_along_axis(logp, action[..., None], -1)[..., 0]

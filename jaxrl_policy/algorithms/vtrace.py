@@ -1,121 +1,142 @@
 """IMPALA-style actor-critic with V-trace targets (Espeholt et al. 2018), as pure functions.
 
-Shape legend: ``L`` policy lag, ``K`` stored unrolls, ``R`` replay ratio (draws per iteration),
-``T`` time, ``E`` envs, ``A`` actions.
+Shape legend: ``L`` policy lag (traced, ≤ ``Lmax`` = ``cfg.policy_lag_capacity``, static),
+``K`` stored unrolls, ``R`` replay ratio (draws per iteration), ``T`` time, ``E`` envs,
+``MB`` envs per minibatch, ``A`` actions.
 
 Spectrum knobs, all in-jit:
 - ``policy_lag`` L: the acting parameters are the learner's from L gradient steps ago, kept in a
-  ring ``[L + 1, ...]`` of past parameters (simulates IMPALA's actor–learner lag).
-- ``replay_capacity`` K and ``replay_ratio`` R: R gradient steps per iteration, the first on the
+  ring ``[Lmax + 1, ...]`` of past parameters (simulates IMPALA's actor–learner lag). L is data
+  of the program, so a sweep over L ≤ Lmax is one compile.
+- ``replay_capacity`` K and ``replay_ratio`` R: R passes per iteration, the first on the
   newest unroll, the others on unrolls drawn uniformly from the last K.
-The V-trace targets correct for the stale behaviour with truncated importance weights:
-vs for the value (ρ̄, c̄, λ) and ρ̄_pg-clipped advantages for the policy (eq. 1 and §4.2).
+The loss is ``losses.vtrace`` (targets v_s, ρ̄_pg-clipped advantages; eq. 1 and §4.2) followed by
+``losses.actor_critic_loss`` — ``losses.vtrace_actor_critic_loss`` for one trajectory, with the
+advantages optionally standardised across the minibatch in between.
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+import functools
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import (age_diagnostics, grad_norm, make_optimizer, mean_metrics,
-                                            next_values, ratio_diagnostics, sample_categorical, sampled_kl)
-from jaxrl_policy.algorithms.ppo import make_actor_critic
+from jaxrl_policy.algorithms.common import (
+    HParams,
+    age_diagnostics,
+    flag,
+    init_optimizer,
+    make_update,
+    mean_metrics,
+    next_values,
+    ratio_diagnostics,
+    sample_categorical,
+    sampled_kl,
+    standardize,
+)
 from jaxrl_policy.config import VTraceConfig
 from jaxrl_policy.envs.adapter import EnvSpec
-from jaxrl_policy.networks import ActorCritic, dummy_obs
+from jaxrl_policy.networks import ActorCritic, dummy_obs, make_actor_critic
 from jaxrl_policy.storage import make_ring
-from jaxrl_policy.types import Algorithm
+from jaxrl_policy.types import Algorithm, Params, Transition
 
 
 class VTraceState(NamedTuple):
-    params: object
-    opt_state: object
-    grad_steps: jax.Array  # int32
-    past_params: object  # [L + 1, ...]: past_params[k % (L + 1)] holds the params after k steps
+    params: Params
+    opt_state: optax.OptState
+    grad_steps: jax.Array  # int32 scalar
+    past_params: Params | None  # [Lmax + 1, ...]: slot j % (Lmax + 1) holds the params after j steps; None if Lmax = 0
+
+
+class ActorState(NamedTuple):
+    params: Params
+    version: jax.Array  # int32 scalar: gradient steps of the acting parameters
+
+
+def per_env(x: jax.Array) -> jax.Array:
+    """``[T, MB, ...] -> [MB, T, ...]``: one trajectory per env, for losses that take ``[T]``."""
+    return jnp.swapaxes(x, 0, 1)
 
 
 def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
     net = make_actor_critic(cfg, spec)
+    apply: Callable[..., Any] = net.apply  # (flax types the result as Any | (Any, mutated variables))
     G = cfg.gradient_steps_per_iteration
-    tx = make_optimizer(cfg, G)
-    L = cfg.policy_lag
-    E, MB = cfg.num_envs, cfg.num_envs // cfg.num_minibatches
-    vtrace_t = jax.vmap(losses.vtrace, in_axes=(1, 1, 1, 1, 1, None, None, None, 1, None), out_axes=1)
+    L_MAX = cfg.policy_lag_capacity
+    NMB, MB = cfg.num_minibatches, cfg.num_envs // cfg.num_minibatches
 
     def init(key):
         params = net.init(key, dummy_obs(spec.obs_shape))
-        ring = jax.tree.map(lambda x: jnp.broadcast_to(x, (L + 1, *x.shape)), params) if L else None
-        return VTraceState(params, tx.init(params), jnp.zeros((), jnp.int32), ring)
+        ring = jax.tree.map(lambda x: jnp.broadcast_to(x, (L_MAX + 1, *x.shape)), params) if L_MAX else None
+        return VTraceState(params=params, opt_state=init_optimizer(params), grad_steps=jnp.zeros((), jnp.int32),
+                           past_params=ring)
 
-    def actor(state):
-        if not L:
-            return state.params, state.grad_steps
-        # params after max(k - L, 0) steps; the ring starts filled with the initial params
-        slot = (state.grad_steps - L) % (L + 1)
-        return jax.tree.map(lambda x: x[slot], state.past_params), jnp.maximum(state.grad_steps - L, 0)
+    def actor(state: VTraceState, hp: HParams) -> ActorState:
+        if not L_MAX:
+            return ActorState(state.params, state.grad_steps)
+        # the params after max(j − L, 0) steps; the ring starts filled with the initial params
+        version = jnp.maximum(state.grad_steps - hp["policy_lag"], 0)
+        slot = version % (L_MAX + 1)
+        return ActorState(jax.tree.map(lambda x: x[slot], state.past_params), version)
 
-    def act(actor_state, obs, key, env_step):
-        params, version = actor_state
-        logits, _ = net.apply(params, obs)
+    def act(actor_state: ActorState, obs, key, env_step, hp: HParams):
+        logits, _ = apply(actor_state.params, obs)
         action, logp = sample_categorical(key, logits)
-        return action, {"log_prob": logp, "version": jnp.broadcast_to(version, action.shape)}
+        return action, {"log_prob": logp, "version": jnp.broadcast_to(actor_state.version, action.shape)}
 
-    def loss_fn(params, u):
-        # u: Transition [T, M] (M envs of one minibatch)
-        logits, v_tm1 = net.apply(params, u.obs)  # [T, M, A], [T, M]
+    def loss_fn(params, hp: HParams, u: Transition):
+        # u: Transition [T, MB] (MB envs of one minibatch)
+        logits, v_tm1 = apply(params, u.obs)  # [T, MB, A], [T, MB]
         # bootstrap from the true next obs (the final one at truncations), without a full forward pass
-        v_t = jax.lax.stop_gradient(next_values(lambda o: net.apply(params, o, method=ActorCritic.value),
+        v_t = jax.lax.stop_gradient(next_values(lambda o: apply(params, o, method=ActorCritic.value),
                                                 v_tm1, u.next_obs, u.truncated, spec.max_episode_steps))
-        logp_all = jax.nn.log_softmax(logits)
-        logp = jnp.take_along_axis(logp_all, u.action[..., None], -1)[..., 0]
-        log_rho = jax.lax.stop_gradient(logp) - u.extras["log_prob"]
+        log_rho = jax.lax.stop_gradient(losses.categorical_log_prob(logits, u.action)) - u.extras["log_prob"]
         rho = jnp.exp(log_rho)
-        discount_t = cfg.gamma * (1.0 - u.terminated.astype(jnp.float32))
-        vs, pg_adv = vtrace_t(v_tm1, v_t, u.reward, discount_t, rho, cfg.gae_lambda, cfg.clip_rho_threshold,
-                              cfg.clip_pg_rho_threshold, u.truncated, cfg.clip_c_threshold)
-        if cfg.normalize_advantages:
-            pg_adv = (pg_adv - pg_adv.mean()) / (pg_adv.std() + 1e-8)
-        pg_loss = -(pg_adv * logp).mean()
-        v_loss = 0.5 * jnp.mean(jnp.square(vs - v_tm1))
-        ent_loss = losses.entropy_loss(logits_t=logits.reshape(-1, logits.shape[-1]))
-        total = pg_loss + cfg.vf_coef * v_loss + cfg.ent_coef * ent_loss
-        thr = min(cfg.clip_rho_threshold, cfg.clip_pg_rho_threshold)
-        aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss,
-               "policy_kl": sampled_kl(log_rho),
+        discount_t = hp["gamma"] * (1.0 - u.terminated.astype(jnp.float32))
+        vtrace = functools.partial(losses.vtrace, lambda_=hp["gae_lambda"], clip_rho_threshold=hp["clip_rho_threshold"],
+                                   clip_pg_rho_threshold=hp["clip_pg_rho_threshold"],
+                                   clip_c_threshold=hp["clip_c_threshold"])
+        targets = jax.vmap(vtrace)(v_tm1=per_env(jax.lax.stop_gradient(v_tm1)), v_t=per_env(v_t),
+                                   r_t=per_env(u.reward), discount_t=per_env(discount_t), rho_tm1=per_env(rho),
+                                   truncated_t=per_env(u.truncated))  # each [MB, T]
+        pg_adv = flag(hp["normalize_advantages"], lambda: standardize(targets.pg_advantages),
+                      lambda: targets.pg_advantages)
+        terms = jax.vmap(losses.actor_critic_loss)(per_env(logits), per_env(u.action), per_env(v_tm1), targets.vs,
+                                                   pg_adv)  # each [MB]
+        pg_loss, v_loss, ent_loss = terms.policy.mean(), terms.value.mean(), terms.entropy.mean()
+        total = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * ent_loss
+        thr = jnp.minimum(hp["clip_rho_threshold"], hp["clip_pg_rho_threshold"])
+        aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss, "policy_kl": sampled_kl(log_rho),
                **ratio_diagnostics(rho, -jnp.inf, thr)}
         return total, aux
 
-    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+    update = make_update(loss_fn, G, cfg.num_iterations)
 
-    def learn(state, unrolls, key, env_step):
-        # unrolls: Transition [R, T, E]; split each along envs into num_minibatches.
-        def split(x):  # [R, T, E, ...] -> [R * nmb, T, MB, ...]
+    def learn(state: VTraceState, unrolls: Transition, key, env_step, hp: HParams):
+        # unrolls: Transition [R, T, E]; each split along envs into NMB minibatches of MB envs.
+        def split(x):  # [R, T, E, ...] -> [R * NMB, T, MB, ...]
             R, T = x.shape[:2]
-            x = x.reshape(R, T, cfg.num_minibatches, MB, *x.shape[3:])
-            return jnp.moveaxis(x, 2, 1).reshape(R * cfg.num_minibatches, T, MB, *x.shape[4:])
-
-        batches = jax.tree.map(split, unrolls)
+            x = x.reshape(R, T, NMB, MB, *x.shape[3:])
+            return jnp.moveaxis(x, 2, 1).reshape(R * NMB, T, MB, *x.shape[4:])
 
         def step(carry, u):
-            params, opt_state, k, ring = carry
-            (loss, aux), grads = grad_fn(params, u)
-            updates, opt_state = tx.update(grads, opt_state, params)
-            params = optax.apply_updates(params, updates)
-            aux.update(age_diagnostics(k, u.extras["version"]))
-            k = k + 1
-            if L:
-                ring = jax.tree.map(lambda r, p: jax.lax.dynamic_update_index_in_dim(r, p, k % (L + 1), 0), ring, params)
-            return (params, opt_state, k, ring), {"loss": loss, "grad_norm": grad_norm(grads), **aux}
+            params, opt_state, grad_steps, ring = carry
+            params, opt_state, metrics = update(params, opt_state, hp, u)
+            metrics.update(age_diagnostics(grad_steps, u.extras["version"]))
+            grad_steps = grad_steps + 1
+            if L_MAX:
+                ring = jax.tree.map(lambda r, p: jax.lax.dynamic_update_index_in_dim(r, p, grad_steps % (L_MAX + 1), 0),
+                                    ring, params)
+            return (params, opt_state, grad_steps, ring), metrics
 
-        (params, opt_state, k, ring), stats = jax.lax.scan(
-            step, (state.params, state.opt_state, state.grad_steps, state.past_params), batches)
+        (params, opt_state, grad_steps, ring), stats = jax.lax.scan(
+            step, (state.params, state.opt_state, state.grad_steps, state.past_params), jax.tree.map(split, unrolls))
         metrics = mean_metrics(stats)
-        metrics["grad_steps"] = k.astype(jnp.float32)
-        return VTraceState(params, opt_state, k, ring), metrics
+        metrics["grad_steps"] = grad_steps.astype(jnp.float32)
+        return VTraceState(params=params, opt_state=opt_state, grad_steps=grad_steps, past_params=ring), metrics
 
-    mode = "unrolls"
-    storage = make_ring(cfg.replay_capacity, mode, num_draws=cfg.replay_ratio)
-    return Algorithm(init, actor, act, learn, storage)
+    storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.replay_ratio)
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, storage=storage)

@@ -97,7 +97,8 @@ def env_spec(env_id: str) -> EnvSpec:
     num_actions = int(space.n) if hasattr(space, "n") else None
     obs_shape = tuple(int(d) for d in env.observation_space(params).shape)
     max_steps = getattr(params, "max_steps_in_episode", None)
-    return EnvSpec(env_id, obs_shape, num_actions, None if max_steps is None else int(max_steps))
+    return EnvSpec(env_id=env_id, obs_shape=obs_shape, num_actions=num_actions,
+                   max_episode_steps=None if max_steps is None else int(max_steps))
 
 
 def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
@@ -108,7 +109,8 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
     def reset(key):
         obs, inner = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
         zeros = jnp.zeros((num_envs,), jnp.float32)
-        return EnvState(inner, obs.astype(jnp.float32), zeros, jnp.zeros((num_envs,), jnp.int32))
+        return EnvState(inner=inner, obs=obs.astype(jnp.float32), episode_return=zeros,
+                        episode_length=jnp.zeros((num_envs,), jnp.int32))
 
     def step(key, state, action):
         keys = jax.random.split(key, num_envs)
@@ -129,7 +131,8 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
             episode_return=jnp.where(done, ep_ret, 0.0),
             episode_length=jnp.where(done, ep_len, 0),
         )
-        new = EnvState(inner, obs.astype(jnp.float32), jnp.where(done, 0.0, ep_ret), jnp.where(done, 0, ep_len))
+        new = EnvState(inner=inner, obs=obs.astype(jnp.float32), episode_return=jnp.where(done, 0.0, ep_ret),
+                       episode_length=jnp.where(done, 0, ep_len))
         return new, out
 
-    return VecEnv(spec, reset, step)
+    return VecEnv(spec=spec, reset=reset, step=step)

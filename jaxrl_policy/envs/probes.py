@@ -7,13 +7,14 @@ bootstrapped (after "Debugging RL, Without the Agonizing Pain", A. Jones 2021).
 
 Shape legend: observations are ``[1]`` float32 unless stated.
 
-| id | dynamics | known answer |
-|---|---|---|
-| ``Probe-Constant-v0`` | one step, reward 1, terminates | V(s) = 1 |
-| ``Probe-TimeLimit-v0`` | reward 1 every step, never terminates, truncated after 10 steps; obs constant | V(s) = 1 / (1 − γ) if truncation bootstraps |
-| ``Probe-TwoArm-v0`` | one step; action 0 pays +1, action 1 pays −1 | π(0 | s) → 1 |
-| ``Probe-ObsDependent-v0`` | one step; obs is ±1 at random; reward +1 if action == (obs > 0) else −1 | π follows the sign of obs |
-| ``Probe-Terminate-v0`` | reward 1 every step, terminates after 10 steps, time left in obs | V(s_t) = Σ_{k<10−t} γ^k |
+- ``Probe-Constant-v0``: one step, reward 1, terminates. V(s) = 1.
+- ``Probe-TimeLimit-v0``: reward 1 every step, never terminates, truncated after 10 steps; obs
+  constant. V(s) = 1 / (1 − γ) if truncation bootstraps.
+- ``Probe-TwoArm-v0``: one step; action 0 pays +1, action 1 pays −1. π(0 | s) → 1.
+- ``Probe-ObsDependent-v0``: one step; obs is ±1 at random; reward +1 if action == (obs > 0)
+  else −1. π follows the sign of obs.
+- ``Probe-Terminate-v0``: reward 1 every step, terminates after 10 steps, time left in obs.
+  V(s_t) = Σ_{k<10−t} γ^k.
 """
 from __future__ import annotations
 

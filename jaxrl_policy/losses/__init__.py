@@ -1,20 +1,23 @@
 """Pure, jit-able RL losses and return estimators over one trajectory (batch with jax.vmap)."""
-from jaxrl_policy.losses.policy import categorical_entropy
-from jaxrl_policy.losses.policy import categorical_kl
-from jaxrl_policy.losses.policy import entropy_loss
-from jaxrl_policy.losses.policy import ppo_clip_loss
-from jaxrl_policy.losses.returns import gae
-from jaxrl_policy.losses.returns import gae_bootstrapped
-from jaxrl_policy.losses.returns import vtrace
-from jaxrl_policy.losses.returns import VTraceOutput
-from jaxrl_policy.losses.value import double_q_learning
-from jaxrl_policy.losses.value import huber_loss
-from jaxrl_policy.losses.value import ppo_value_loss
-from jaxrl_policy.losses.value import q_learning
-from jaxrl_policy.losses.value import squared_loss
+from jaxrl_policy.losses.actor_critic import ActorCriticLoss, actor_critic_loss, vtrace_actor_critic_loss
+from jaxrl_policy.losses.policy import (
+    categorical_entropy,
+    categorical_kl,
+    categorical_log_prob,
+    entropy_loss,
+    policy_gradient_loss,
+    ppo_clip_loss,
+)
+from jaxrl_policy.losses.returns import VTraceOutput, gae, gae_bootstrapped, vtrace
+from jaxrl_policy.losses.value import double_q_learning, huber_loss, ppo_value_loss, q_learning, squared_loss
 
 __all__ = [
+    "ActorCriticLoss",
     "VTraceOutput",
+    "actor_critic_loss",
+    "categorical_log_prob",
+    "policy_gradient_loss",
+    "vtrace_actor_critic_loss",
     "categorical_entropy",
     "categorical_kl",
     "double_q_learning",

@@ -12,7 +12,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-Array = chex.Array
+Array = jax.Array  # inputs may be anything jnp.asarray takes
 
 
 def categorical_entropy(logits: Array) -> Array:
@@ -51,6 +51,46 @@ def categorical_kl(p_logits: Array, q_logits: Array) -> Array:
     p = jnp.exp(logp)
     # Actions with p_a = 0 contribute nothing, even where q_a = 0 too.
     return jnp.sum(jnp.where(p > 0, p * (logp - logq), 0.0), axis=-1)
+
+
+def categorical_log_prob(logits: Array, action: Array) -> Array:
+    """log π(a) of softmax(logits) at the taken actions.
+
+    Args:
+        logits: unnormalised log-probabilities, [..., A].
+        action: integer actions, [...].
+
+    Returns:
+        Log-probabilities, [...].
+    """
+    chex.assert_type([logits, action], [float, int])
+    chex.assert_equal_shape_prefix([logits, action], action.ndim)
+    logp = jax.nn.log_softmax(logits, axis=-1)
+    return jnp.take_along_axis(logp, action[..., None], axis=-1)[..., 0]
+
+
+def policy_gradient_loss(logits_t: Array, a_t: Array, adv_t: Array, w_t: Array | None = None) -> Array:
+    """Policy-gradient (REINFORCE / actor-critic) loss with the advantage held fixed.
+
+    Williams 1992; Mnih et al. 2016 (A3C, the actor's term); as rlax.policy_gradient_loss:
+        L = −mean_t w_t · sg(Â_t) · log π(a_t|s_t),
+    whose gradient is −mean_t w_t Â_t ∇ log π(a_t|s_t). The advantage carries no gradient.
+
+    Args:
+        logits_t: policy logits, [T, A].
+        a_t: actions taken, int [T].
+        adv_t: advantages Â_t, [T].
+        w_t: optional per-step weights, [T] (default 1).
+
+    Returns:
+        Scalar loss.
+    """
+    chex.assert_rank([logits_t, a_t, adv_t], [2, 1, 1])
+    chex.assert_type([logits_t, a_t, adv_t], [float, int, float])
+    chex.assert_equal_shape([a_t, adv_t])
+    logp_t = categorical_log_prob(logits_t, a_t)
+    w_t = jnp.ones_like(adv_t) if w_t is None else w_t
+    return -jnp.mean(w_t * jax.lax.stop_gradient(adv_t) * logp_t)
 
 
 def ppo_clip_loss(ratio_t: Array, adv_t: Array, epsilon: float) -> Array:

@@ -16,8 +16,8 @@ import chex
 import jax
 import jax.numpy as jnp
 
-Array = chex.Array
-Numeric = Union[Array, float]
+Array = jax.Array  # inputs may be anything jnp.asarray takes
+Numeric = Union[Array, float]  # a scalar or an array
 
 
 class VTraceOutput(NamedTuple):

@@ -14,7 +14,7 @@ import chex
 import jax
 import jax.numpy as jnp
 
-Array = chex.Array
+Array = jax.Array  # inputs may be anything jnp.asarray takes
 
 
 def squared_loss(x: Array) -> Array:
