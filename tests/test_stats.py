@@ -1,5 +1,5 @@
 """Tests for jaxrl_policy.stats (IQM, bootstrap CIs, probability of improvement, profiles,
-sample efficiency).
+sample efficiency) and jaxrl_policy.scores (normalisation).
 
 rliable 1.2 (the reference library of Agarwal et al. 2021) is the oracle where it has the
 statistic; those tests skip if it is not installed (it is in the ``dev`` extra).
@@ -12,6 +12,7 @@ import time
 import numpy as np
 import pytest
 
+from jaxrl_policy import scores as scores_mod
 from jaxrl_policy import stats as st
 from jaxrl_policy.stats import aggregate, bootstrap_ci, iqm, probability_of_improvement
 
@@ -755,3 +756,50 @@ def test_bad_input_raises_clear_value_error(call, match):
     with pytest.raises(ValueError, match=match):
         call()
 
+
+# ================================================================ normalisation (jaxrl_policy.scores)
+
+
+REQUIRED_ENVS = ("CartPole-v1", "Acrobot-v1", "MountainCar-v0", "Pendulum-v1",
+                 "Breakout-MinAtar", "SpaceInvaders-MinAtar", "Freeway-MinAtar", "Asterix-MinAtar")
+
+
+def test_normalization_table_complete_and_cited():
+    for env_id in REQUIRED_ENVS:
+        e = scores_mod.NORMALIZATION[env_id]
+        assert np.isfinite(e.random) and np.isfinite(e.reference)
+        assert e.reference > e.random, env_id  # higher return is better on all of these
+        assert e.random_source and e.reference_source
+    assert scores_mod.NORMALIZATION["CartPole-v1"].reference == 500.0
+    assert scores_mod.NORMALIZATION["MountainCar-v0"].random == -200.0
+    assert "random_scores.py" in scores_mod.NORMALIZATION["Breakout-MinAtar"].random_source
+    assert "gymnax" in scores_mod.NORMALIZATION["Breakout-MinAtar"].reference_source
+
+
+def test_normalize():
+    e = scores_mod.NORMALIZATION["CartPole-v1"]
+    assert scores_mod.normalize(e.random, "CartPole-v1") == 0.0
+    assert scores_mod.normalize(e.reference, "CartPole-v1") == 1.0
+    assert scores_mod.normalize(-159.0, "MountainCar-v0") == pytest.approx(41 / 82)  # (-159 + 200) / (-118 + 200)
+    out = scores_mod.normalize([500.0, np.nan, 22.718], "CartPole-v1")
+    np.testing.assert_allclose(out, [1.0, np.nan, 0.0])
+    with pytest.raises(ValueError, match=r"env_id 'Pong-v0' has no normalisation scores; known: Acrobot-v1"):
+        scores_mod.normalize(1.0, "Pong-v0")
+
+
+def test_aggregate_tasks_normalises_and_refuses_unknown_envs():
+    out = scores_mod.aggregate_tasks({
+        "CartPole-v1": [500.0, 500.0, 22.718],
+        "MountainCar-v0": [-118.0, -200.0],  # fewer runs: padded with NaN, dropped per task
+    })
+    assert out["env_ids"] == ["CartPole-v1", "MountainCar-v0"]
+    assert out["n"] == 5
+    assert out["mean"] == pytest.approx(3 / 5)
+    mat, ids = scores_mod.normalize_tasks({"CartPole-v1": [500.0, 22.718], "Pendulum-v1": [-130.0, -130.0]})
+    np.testing.assert_allclose(mat, [[1.0, 1.0], [0.0, 1.0]])
+    with pytest.raises(ValueError, match=r"refusing to aggregate tasks without normalisation scores: \['Foo-v0', 'Bar-v1'\]"):
+        scores_mod.aggregate_tasks({"CartPole-v1": [1.0], "Foo-v0": [1.0], "Bar-v1": [2.0]})
+    with pytest.raises(ValueError, match=r"scores for 'CartPole-v1' must be a non-empty 1-D array \[S\].*\(2, 2\)"):
+        scores_mod.normalize_tasks({"CartPole-v1": np.ones((2, 2))})
+    with pytest.raises(ValueError, match=r"score_dict_by_env must be a non-empty mapping"):
+        scores_mod.aggregate_tasks({})
