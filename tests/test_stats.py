@@ -568,6 +568,11 @@ def test_performance_profile_hand_cases():
     # gives 0.5 always; stratified: Binomial(4, 1/2) / 4 -> CI [0, 1]
     e = st.performance_profile([[0.0, 1.0], [1.0, 0.0]], [0.5], reps=20_000, seed=5)
     assert (float(e.point[0]), float(e.low[0]), float(e.high[0])) == (0.5, 0.0, 1.0)
+    # percentile, not basic/normal: nine 0s and one 10, tau 5 -> fraction k/10 with
+    # k ~ Binomial(10, 0.1) -> [0, 0.3]; basic would give 2 * 0.1 - [0.3, 0] = [-0.1, 0.2]
+    e = st.performance_profile(np.c_[[0.0] * 9 + [10.0]], [5.0], reps=20_000, seed=6)
+    assert float(e.point[0]) == pytest.approx(0.1)
+    assert (float(e.low[0]), float(e.high[0])) == pytest.approx((0.0, 0.3))
 
 
 # ================================================================ sample efficiency: AUC
