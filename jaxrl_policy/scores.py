@@ -29,12 +29,12 @@ random: measured here, on the env definitions the framework trains on (gymnax
     Freeway-MinAtar          0.392    0.019     0.0     3.0
     Asterix-MinAtar          0.479    0.025     0.0     5.0
 
-  Published numbers agree where they exist: CartPole-v1 ~22 is the commonly
-  quoted random return, and the MinAtar README (github.com/kenjyoung/MinAtar,
-  "Quick Start") reports ``Avg Return: 0.5+/-0.023`` for ``random_play.py -g
-  breakout`` over 1000 episodes on the original MinAtar (6-action set; gymnax's
-  port uses the 3 meaningful actions, hence our 0.413). We use our own numbers
-  for all eight so that every entry is on the gymnax definitions.
+  The one published random score we found is consistent: the MinAtar README
+  (github.com/kenjyoung/MinAtar, "Quick Start") reports ``Avg Return:
+  0.5+/-0.023`` for ``random_play.py -g breakout`` over 1000 episodes on the
+  original MinAtar (6-action set; gymnax's port has the 3 meaningful actions,
+  and we measure 0.413). We use our own numbers for all eight so that every
+  entry is on the gymnax definitions.
 reference: the return of the trained PPO checkpoint that gymnax itself
   publishes for each env: gymnax 1.0.1 README (the PyPI long description,
   also github.com/RobertTLange/gymnax README.md), table "Implemented
