@@ -30,25 +30,42 @@ def _ocp():
     return ocp
 
 
+def _sync(tag: str) -> None:
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+        multihost_utils.sync_global_devices(tag)
+
+
 def save(run_dir: Path, chunks_done: int, state, hist: dict[str, np.ndarray], meta: dict[str, Any]) -> Path:
-    """Write checkpoint ``chunk_{chunks_done}`` and make it the latest; returns its folder."""
+    """Write checkpoint ``chunk_{chunks_done}`` and make it the latest; returns its folder.
+
+    ``state`` may be sharded over a mesh (and over processes): orbax writes every shard where it
+    lives, and every process must call this. Process 0 alone writes ``meta.json`` and ``LATEST``, after
+    all shards are written.
+    """
     root = Path(run_dir) / DIR
     name = f"chunk_{chunks_done:06d}"
     path = root / name
-    if path.exists():
-        shutil.rmtree(path)
-    path.mkdir(parents=True)
+    writer = jax.process_index() == 0
+    if writer:
+        if path.exists():
+            shutil.rmtree(path)
+        path.mkdir(parents=True)
+    _sync(f"jaxrl_policy checkpoint {name} dir")
     ckptr = _ocp().StandardCheckpointer()
-    ckptr.save((path / "state").absolute(), {"state": jax.device_get(state), "hist": hist})
+    ckptr.save((path / "state").absolute(), {"state": state, "hist": hist})
     ckptr.wait_until_finished()
-    (path / "meta.json").write_text(json.dumps({**meta, "chunks_done": chunks_done,
-                                                "hist_shapes": {k: list(v.shape) for k, v in hist.items()}}))
-    tmp = root / "LATEST.tmp"
-    tmp.write_text(name)
-    os.replace(tmp, root / "LATEST")  # atomic: LATEST always names a complete checkpoint
-    for old in root.glob("chunk_*"):
-        if old.name != name:
-            shutil.rmtree(old, ignore_errors=True)
+    _sync(f"jaxrl_policy checkpoint {name} written")
+    if writer:
+        (path / "meta.json").write_text(json.dumps({**meta, "chunks_done": chunks_done,
+                                                    "hist_shapes": {k: list(v.shape) for k, v in hist.items()}}))
+        tmp = root / "LATEST.tmp"
+        tmp.write_text(name)
+        os.replace(tmp, root / "LATEST")  # atomic: LATEST always names a complete checkpoint
+        for old in root.glob("chunk_*"):
+            if old.name != name:
+                shutil.rmtree(old, ignore_errors=True)
+    _sync(f"jaxrl_policy checkpoint {name} done")
     return path
 
 
@@ -61,10 +78,12 @@ def latest(run_dir: Path) -> Path | None:
 
 
 def restore(path: Path, state_like, hist_dtypes: dict[str, Any]) -> tuple[Any, dict[str, np.ndarray], dict]:
-    """Restore ``(state, hist, meta)``; ``state_like`` gives the pytree structure, shapes and dtypes."""
+    """Restore ``(state, hist, meta)``; ``state_like`` gives the pytree structure, shapes, dtypes and the
+    shardings to restore onto (any mesh: a checkpoint from 8 devices restores onto 1, and back)."""
     meta = json.loads((path / "meta.json").read_text())
     target = {
-        "state": jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), state_like),
+        "state": jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=getattr(x, "sharding", None)),
+                              state_like),
         "hist": {k: jax.ShapeDtypeStruct(tuple(s), hist_dtypes[k]) for k, s in meta["hist_shapes"].items()},
     }
     out = _ocp().StandardCheckpointer().restore((path / "state").absolute(), target)

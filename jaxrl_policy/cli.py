@@ -1,4 +1,4 @@
-"""``jaxrl-policy``: train | compare | bench | report.
+"""``jaxrl-policy``: train | compare | sweep | bench | report.
 
 ``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "compare", "bench", "report")
+COMMANDS = ("train", "compare", "sweep", "bench", "report")
 
 
 def _fail(msg: str) -> None:
@@ -51,6 +51,12 @@ def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--checkpoint-every", type=float, default=60.0)
     p.add_argument("--cpu-threads", type=int, default=None)
+    p.add_argument("--devices", type=int, default=None)
+    p.add_argument("--mesh", default=None)
+    p.add_argument("--coordinator", default=None)
+    p.add_argument("--num-processes", type=int, default=None)
+    p.add_argument("--process-id", type=int, default=None)
+    p.add_argument("--deterministic", action="store_true")
     if not multi:
         p.add_argument("--resume", default=None)
     return p
@@ -77,6 +83,34 @@ def _recorded_cpu_threads(run_dir: str) -> int | None:
     return n if isinstance(n, int) and n >= 1 else None
 
 
+def _setup_process(a: argparse.Namespace, recorded_threads: int | None = None) -> None:
+    """Process-wide settings, before anything starts JAX's backend: threads, determinism, several hosts."""
+    _cpu_threads(a.cpu_threads if a.cpu_threads is not None else recorded_threads)
+    if a.deterministic:
+        from jaxrl_policy.mesh import deterministic_gpu
+        deterministic_gpu()
+    from jaxrl_policy.mesh import MeshError, initialize_distributed
+    try:
+        initialize_distributed(a.coordinator, a.num_processes, a.process_id)
+    except MeshError as e:
+        _fail(str(e))
+
+
+def _mesh_args(a: argparse.Namespace, cfgs_runs: list[tuple[object, int]]) -> dict:
+    """``devices`` and ``mesh_shape`` for the runner, checked for every (config, runs) before compiling."""
+    from jaxrl_policy.mesh import MeshError, check_devices, choose_mesh, parse_mesh
+    try:
+        shape = parse_mesh(a.mesh) if a.mesh else None
+        n = check_devices(a.devices if a.devices is not None else (shape.devices if shape else None))
+        import jax
+        exact = a.devices is not None or shape is not None or jax.process_count() > 1
+        for cfg, runs in cfgs_runs:
+            choose_mesh(n, runs, cfg.num_envs, shape, exact=exact)  # type: ignore[attr-defined]
+    except MeshError as e:
+        _fail(str(e))
+    return {"devices": n if (a.devices is not None or shape is not None) else None, "mesh_shape": shape}
+
+
 def _checkpoint_every(x: float) -> float | None:
     if x < 0:
         _fail(f"--checkpoint-every = {x}: must be >= 0 seconds (0 = no checkpoints)")
@@ -92,7 +126,15 @@ RUN_HELP = """run-level flags:
   --checkpoint-every S  checkpoint all seeds' loop state after a chunk once S seconds passed since
                         the last one, and at the end (default 60; 0 = never)
   --cpu-threads N       XLA:CPU threads (sets PJRT_NPROC; default: all cores). 1 is faster for
-                        small-batch programs on few cores (1-seed DQN), slower for large batches{resume}
+                        small-batch programs on few cores (1-seed DQN), slower for large batches
+  --devices N           devices to spread over (default: all local devices, fewer if the runs and envs
+                        do not divide over all of them)
+  --mesh batch=B,data=D the device mesh: seeds × points over batch, each run's envs over data
+                        (default: runs over batch first, then envs over data)
+  --coordinator HOST:PORT --num-processes P --process-id I
+                        several hosts (jax.distributed; or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
+                        JAX_PROCESS_ID); only process 0 writes
+  --deterministic       XLA's deterministic GPU ops (seeds alone do not fix GPU results){resume}
 every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
 
 
@@ -117,22 +159,28 @@ def cmd_train(argv: list[str]) -> None:
         if a.cpu_threads is not None and a.cpu_threads != recorded:
             print(f"note: the run used --cpu-threads {recorded or 'default'}; resuming with {a.cpu_threads} "
                   "is not bit-identical to an uninterrupted run", file=sys.stderr)
-        _cpu_threads(a.cpu_threads if a.cpu_threads is not None else recorded)
+        _setup_process(a, recorded)
         if rest:
             _fail(f"--resume continues a run with its own config; drop: {' '.join(rest)}")
-        from jaxrl_policy.runner import resume_run
+        from jaxrl_policy.runner import read_run_config, resume_run
         try:
-            s = resume_run(a.resume, progress=None if a.quiet else print, checkpoint_every_s=every)
+            cfg, seeds, _ = read_run_config(a.resume)
+        except ValueError as e:
+            _fail(f"resume: {e}")
+        mesh = _mesh_args(a, [(cfg, len(seeds))])
+        try:
+            s = resume_run(a.resume, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
         except ValueError as e:
             _fail(str(e))
         out = a.resume
     else:
-        _cpu_threads(a.cpu_threads)
+        _setup_process(a)
         _check_seeds(a.seeds)
         cfg = config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
+        mesh = _mesh_args(a, [(cfg, a.seeds)])
         from jaxrl_policy.runner import run
         out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
-        s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every)
+        s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
     print(json.dumps({k: s[k] for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
                                         "env_steps_per_s", "compile_s", "wall_s")}))
     print(f"wrote {out}/config.json, metrics.jsonl, summary.json" + (", checkpoints/" if every else ""))
@@ -142,44 +190,173 @@ def cmd_compare(argv: list[str]) -> None:
     p = _run_parser("jaxrl-policy compare", multi=True)
     p.add_argument("--total-timesteps", type=int, default=None)
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--tuned", nargs="+", default=None)
     a, rest = p.parse_known_args(argv)
     if "-h" in argv or "--help" in argv:
         extra = ("; one sub-folder per algorithm, plus summary.json, summary.md, returns.png\n"
-                 "  --total-timesteps N   same env-step budget for every algorithm")
+                 "  --total-timesteps N   same env-step budget for every algorithm\n"
+                 "  --tuned SWEEP_DIR…    each algorithm at the best point of its sweep (highest final-return\n"
+                 "                        IQM), instead of --algos with their defaults")
         print(RUN_HELP.format(s="s", extra=extra, cmd="compare", resume=""))
         raise SystemExit(0)
     _check_seeds(a.seeds)
     every = _checkpoint_every(a.checkpoint_every)
-    _cpu_threads(a.cpu_threads)
+    _setup_process(a)
     if rest:
         _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
     # Validate every config before running any of them.
-    cfgs = [config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared) for algo in a.algos]
+    if a.tuned:
+        cfgs = [_tuned_config(d, shared) for d in a.tuned]
+        envs = sorted({c.env_id for c in cfgs})
+        if len(envs) > 1:
+            _fail(f"--tuned: the sweeps are on different envs ({', '.join(envs)}); compare runs one env")
+        a.env = envs[0]
+    else:
+        cfgs = [config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared)
+                for algo in a.algos]
+    names = [c.algo for c in cfgs]
+    if len(set(names)) < len(names):
+        _fail(f"compare: each algorithm once (got {', '.join(names)})")
+    mesh = _mesh_args(a, [(c, a.seeds) for c in cfgs])
     from jaxrl_policy.report import report_runs
     from jaxrl_policy.runner import run
     out = Path(a.out or f"runs/compare-{a.env}")
     dirs = []
     for cfg in cfgs:
         d = out / cfg.algo
-        run(cfg, a.seeds, d, progress=None if a.quiet else print, checkpoint_every_s=every)
+        run(cfg, a.seeds, d, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
         dirs.append(d)
     res = report_runs(dirs, out, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} seeds)")
     print(res["markdown"])
     print(f"wrote {out}/summary.json, summary.md" + (f", {Path(res['plot']).name}" if res["plot"] else ""))
 
 
+def _tuned_config(sweep_dir: str, shared: dict):
+    """The config of a sweep's best point (its own config.json), with ``shared`` overrides."""
+    from jaxrl_policy.runner import read_run_config
+    from jaxrl_policy.sweep import best_point, point_dir
+    d = Path(sweep_dir)
+    if not (d / "sweep.json").exists() or not (d / "summary.json").exists():
+        _fail(f"--tuned {sweep_dir}: not a finished sweep folder (needs sweep.json and summary.json)")
+    i, s = best_point(d)
+    cfg, _, _ = read_run_config(point_dir(d, i))
+    print(f"{cfg.algo}: best point of {sweep_dir} is p{i:03d} {s.get('hparams', {})} "
+          f"(final return IQM {s.get('final_return_iqm')})")
+    try:
+        return cfg.replace(**shared)
+    except ValueError as e:
+        _fail(str(e))
+
+
+SWEEP_HELP = """sweep flags (besides the run-level flags of train; every config field is a flag and sets the base):
+  --grid FIELD=V1,V2,…  values of one field; several --grid make the product of them. Tuples as 64x64,
+                        booleans true/false, optional values none
+  --points FILE.json    an explicit list of points: [{"learning_rate": 1e-3, "ent_coef": 0.0}, …]
+  --random N            N random points from the --range specs, drawn with --random-seed (default 0)
+  --range FIELD=KIND:…  log:LOW:HIGH | lin:LOW:HIGH | int:LOW:HIGH | choice:A,B,…
+  --max-parallel N      points per compiled program (default: what fits in half the free device memory)
+  --resume DIR          continue the sweep in DIR (finished points are kept, the batch in progress resumes)
+Traced fields (the [traced] ones in --help) share one compile; each combination of static fields in the
+grid is compiled and run separately. Every point runs with the same --seeds keys (paired comparison)."""
+
+
+def cmd_sweep(argv: list[str]) -> None:
+    p = _run_parser("jaxrl-policy sweep", multi=False)
+    p.add_argument("--grid", action="append", default=[])
+    p.add_argument("--points", default=None)
+    p.add_argument("--random", type=int, default=None)
+    p.add_argument("--range", action="append", default=[], dest="ranges")
+    p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--max-parallel", type=int, default=None)
+    a, rest = p.parse_known_args(argv)
+    if "-h" in argv or "--help" in argv:
+        print(SWEEP_HELP)
+        print(RUN_HELP.format(s="", extra="; one sub-folder per point, plus summary.json, summary.md, sweep.png",
+                              cmd="sweep", resume=""))
+    every = _checkpoint_every(a.checkpoint_every)
+    progress = None if a.quiet else print
+    from jaxrl_policy.mesh import MeshError
+    from jaxrl_policy.sweep import SweepError
+    if a.resume is not None:
+        if rest or a.grid or a.points or a.random:
+            _fail("--resume continues a sweep with its own points and config; drop the other flags")
+        _setup_process(a, _recorded_sweep_threads(a.resume))
+        from jaxrl_policy.sweep import resume_sweep
+        try:
+            resume_sweep(a.resume, progress=progress, checkpoint_every_s=every, **_mesh_args(a, []))
+        except (SweepError, ValueError) as e:
+            _fail(str(e))
+        out = Path(a.resume)
+    else:
+        _setup_process(a)
+        _check_seeds(a.seeds)
+        if a.max_parallel is not None and a.max_parallel < 1:
+            _fail(f"--max-parallel = {a.max_parallel}: must be an integer >= 1")
+        sources = [n for n, v in (("--grid", a.grid), ("--points", a.points), ("--random", a.random)) if v]
+        if len(sources) != 1:
+            _fail("sweep needs exactly one of --grid (repeatable), --points FILE or --random N with --range"
+                  + (f"; got {', '.join(sources)}" if sources else ""))
+        if a.random is not None and (a.random < 1 or not a.ranges):
+            _fail(f"--random = {a.random}: needs N >= 1 and at least one --range FIELD=KIND:…")
+        base = config_from_args(a.algo, a.env, rest, f"jaxrl-policy sweep --algo {a.algo}")
+        from jaxrl_policy import sweep as sw
+        log_fields: set[str] = set()
+        try:
+            if a.grid:
+                points = sw.grid_points(sw.parse_grid(type(base), a.grid))
+            elif a.points:
+                points = sw.load_points(a.points)
+            else:
+                ranges = [sw.parse_range(type(base), r) for r in a.ranges]
+                log_fields = {name for name, kind, _ in ranges if kind == "log"}
+                points = sw.random_points(type(base), ranges, a.random, a.random_seed)
+            out = Path(a.out or f"runs/sweep-{base.algo}-{base.env_id}")
+            mesh = _mesh_args(a, [(base, a.seeds)])
+            sw.run_sweep(base, points, a.seeds, out, max_parallel=a.max_parallel, progress=progress,
+                         checkpoint_every_s=every, log_fields=log_fields,
+                         command=" ".join(["jaxrl-policy", "sweep", *argv]), **mesh)
+        except (SweepError, MeshError) as e:
+            _fail(str(e))
+    import jax
+    if jax.process_index() != 0:
+        return
+    from jaxrl_policy.report import report_sweep
+    rep = report_sweep(out)
+    print(rep["markdown"])
+    print(f"wrote {out}/sweep.json, summary.json, summary.md, p*/" + (f", {Path(rep['plot']).name}" if rep["plot"]
+                                                                       else ""))
+
+
+def _recorded_sweep_threads(sweep_dir: str) -> int | None:
+    """The --cpu-threads a sweep's first point ran with (its config.json)."""
+    return _recorded_cpu_threads(str(Path(sweep_dir) / "p000"))
+
+
 def cmd_report(argv: list[str]) -> None:
     p = argparse.ArgumentParser(prog="jaxrl-policy report",
-                                description="Tables and plots from run folders (summary.json, metrics.jsonl).")
-    p.add_argument("runs", nargs="+", help="run folders")
-    p.add_argument("--out", default=None, help="output folder (default: the first run's parent)")
+                                description="Tables and plots from run folders (summary.json, metrics.jsonl), "
+                                            "compare folders (their runs) or a sweep folder (return and "
+                                            "diagnostics against each swept field).")
+    p.add_argument("runs", nargs="+", help="run, compare or sweep folders")
+    p.add_argument("--out", default=None, help="output folder (default: the first run's parent; a sweep's own)")
     a = p.parse_args(argv)
-    dirs = [Path(d) for d in a.runs]
-    for d in dirs:
+    from jaxrl_policy.report import report_runs, report_sweep
+    given = [Path(d) for d in a.runs]
+    if len(given) == 1 and (given[0] / "sweep.json").exists():
+        print(report_sweep(given[0], a.out)["markdown"])
+        return
+    dirs: list[Path] = []
+    for d in given:
         if not (d / "summary.json").exists():
             _fail(f"{d}: not a run folder (no summary.json)")
-    from jaxrl_policy.report import report_runs
+        if (d / "sweep.json").exists():
+            _fail(f"{d}: a sweep folder is reported on its own (jaxrl-policy report {d})")
+        doc = json.loads((d / "summary.json").read_text())
+        if "runs" in doc:  # a compare folder: its runs are its sub-folders
+            dirs += sorted(s.parent for s in d.glob("*/summary.json"))
+        else:
+            dirs.append(d)
     res = report_runs(dirs, a.out or dirs[0].parent)
     print(res["markdown"])
 
@@ -211,12 +388,13 @@ def main(argv: list[str] | None = None) -> None:
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        print("\nusage: jaxrl-policy {train,compare,bench,report} [flags]   (each takes --help)")
+        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report} [flags]   (each takes --help)")
         raise SystemExit(0 if argv else 2)
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         _fail(f"unknown command {cmd!r}; choose from {', '.join(COMMANDS)}")
-    {"train": cmd_train, "compare": cmd_compare, "bench": cmd_bench, "report": cmd_report}[cmd](rest)
+    {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench,
+     "report": cmd_report}[cmd](rest)
 
 
 if __name__ == "__main__":

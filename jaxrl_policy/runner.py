@@ -1,20 +1,25 @@
-"""Run a config over several seeds in host-visible chunks and write the run folder.
+"""Run a config over several seeds — and several hyperparameter points — in host-visible chunks.
 
-Shape legend: ``S`` seeds, ``I`` iterations of a chunk, ``W`` log rows (windows) of a chunk.
+Shape legend: ``P`` points of a batch, ``S`` seeds, ``B = P·S`` runs in one program (point-major:
+run ``p·S + s`` is point p, seed s), ``I`` iterations of a chunk, ``W`` log rows of a chunk.
 
-The run folder holds (the public contract in ARCHITECTURE.md):
+A *batch* is one compiled program: P points that share every static field, differing only in
+traced hyperparameters (``config.hparams``), each run with the same S seed keys (a paired
+comparison). ``run`` is the batch of one point; ``sweep.run_sweep`` splits a sweep into
+batches. Each point has its own run folder (the public contract in ARCHITECTURE.md):
 
-- ``config.json``: the resolved config plus run metadata (seeds, versions, devices, command line);
+- ``config.json``: the resolved config of that point plus run metadata (seeds, versions, git,
+  devices, command line, config hash);
 - ``metrics.jsonl``: one line per seed and logged window (``iteration``, ``env_steps``,
   ``episode_return``, loss terms, diagnostics, ``wall_s``);
 - ``summary.json``: ``algo``, ``env``, ``seeds``, ``total_timesteps``, ``final_return`` (per seed),
   ``final_return_iqm``, ``final_return_ci``, ``env_steps_per_s``, ``compile_s``, ``wall_s``, plus
-  ``env_steps`` and ``diagnostics`` (the spectrum diagnostics averaged over learning iterations
-  and seeds; ``*_max`` ones are maxima).
+  ``env_steps``, ``diagnostics`` (averaged over learning iterations and seeds; ``*_max`` are
+  maxima) and, in a sweep, ``hparams`` (the point's swept values).
 
-Seeds run with ``jax.vmap`` inside one jit; the chunk function is compiled once and called
+Runs execute with ``jax.vmap`` inside one jit; the chunk program is compiled once and called
 ``num_chunks`` times, so progress and logs happen between chunks (``metrics.jsonl`` is flushed
-after every chunk, so a crash keeps everything logged so far).
+after every chunk, so a crash keeps everything logged so far). Checkpoints hold the whole batch.
 """
 from __future__ import annotations
 
@@ -22,16 +27,30 @@ import json
 import math
 import os
 import time
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec
 
 from jaxrl_policy import stats
-from jaxrl_policy.config import BaseConfig
+from jaxrl_policy.config import BaseConfig, hparam_value
 from jaxrl_policy.loop import make_loop
+from jaxrl_policy.mesh import (
+    MeshShape,
+    check_devices,
+    choose_mesh,
+    describe,
+    fetch,
+    is_writer,
+    loop_state_specs,
+    make_mesh,
+    put,
+)
+from jaxrl_policy.mesh import shardings as mesh_shardings
 from jaxrl_policy.metadata import config_hash, run_metadata
 from jaxrl_policy.types import DIAGNOSTICS
 
@@ -41,6 +60,27 @@ FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
     """Seed i uses PRNGKey(seed + i), so seed i of a multi-seed run equals a 1-seed run with seed + i."""
     return jax.vmap(jax.random.PRNGKey)(jnp.arange(seed, seed + num_seeds, dtype=jnp.uint32))
+
+
+def stack_points(cfg: BaseConfig, points: list[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """The traced values of P points as arrays ``[P]`` in the program's dtypes (fields shared by all points)."""
+    names = sorted(points[0]) if points else []
+    for p in points:
+        if sorted(p) != names:
+            raise ValueError(f"points must all set the same traced fields: {names} vs {sorted(p)}")
+    bad = [n for n in names if n not in cfg.TRACED]
+    if bad:
+        raise ValueError(f"{', '.join(bad)}: not traced {cfg.algo} fields")
+    return {n: np.stack([hparam_value(n, p[n]) for p in points]) for n in names}
+
+
+def run_metadata_for(cfg: BaseConfig, num_seeds: int, mesh: Any = None) -> dict[str, Any]:
+    """What ``config.json`` holds: the resolved config, the seeds and the run metadata (mesh included)."""
+    d = cfg.to_dict()
+    run = {**run_metadata(), "num_seeds": num_seeds, "config_hash": config_hash(d)}
+    if mesh is not None:
+        run.update(describe(mesh))
+    return {**d, "seeds": list(range(cfg.seed, cfg.seed + num_seeds)), "run": run}
 
 
 def _windows(n: int, rows: int) -> list[np.ndarray]:
@@ -98,7 +138,7 @@ def _json_float(x):
     return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
 
 
-def _truncate_metrics(path: Path, iterations_done: int) -> None:
+def truncate_metrics(path: Path, iterations_done: int) -> None:
     """Drop log rows written after the checkpoint a run resumes from."""
     if not path.exists():
         return
@@ -107,131 +147,244 @@ def _truncate_metrics(path: Path, iterations_done: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
-        progress: Callable[[str], None] | None = print, checkpoint_every_s: float | None = 60.0,
-        resume: bool = False) -> dict[str, Any]:
-    """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary.
+_PROGRAMS: OrderedDict[Any, tuple] = OrderedDict()  # (cfg, shapes, mesh) -> (loop, init, chunk): in-process cache
 
-    With ``out`` and ``checkpoint_every_s``, the loop state of all seeds is checkpointed after a
-    chunk once that many seconds have passed since the last checkpoint, and after the last chunk
-    (``checkpoint.py``). ``resume=True`` continues the run in ``out`` from its latest checkpoint
-    (``cfg`` and ``num_seeds`` must be the run's own; ``resume_run`` reads them from the folder).
+
+def _programs(cfg: BaseConfig, mesh, keys, hp) -> tuple:
+    """The loop and its compiled ``init`` / ``run_chunk`` programs for these inputs on this mesh.
+
+    Compiled once per process for a (config, runs, swept fields, mesh): the batches of a sweep group,
+    a crashed run's resume and repeated calls reuse them (most recent 8 kept).
+    """
+    key = (cfg, keys.shape, tuple(sorted(hp)), mesh.shape_tuple, tuple(d.id for d in mesh.devices.flat))
+    if key in _PROGRAMS:
+        _PROGRAMS.move_to_end(key)
+        return _PROGRAMS[key]
+    loop = make_loop(cfg)
+    runs = NamedSharding(mesh, PartitionSpec("batch"))
+    shapes = jax.eval_shape(jax.vmap(loop.init), keys, hp)
+    state_sh = mesh_shardings(mesh, loop_state_specs(shapes))
+    init = jax.jit(jax.vmap(loop.init), out_shardings=state_sh).lower(keys, hp).compile()
+    chunk = jax.jit(jax.vmap(loop.run_chunk, in_axes=(0, None)), donate_argnums=0,
+                    in_shardings=(state_sh, NamedSharding(mesh, PartitionSpec())), out_shardings=(state_sh, runs))
+    abstract = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, state_sh)
+    chunk_c = chunk.lower(abstract, jnp.int32(0)).compile()
+    _PROGRAMS[key] = (loop, init, chunk_c)
+    while len(_PROGRAMS) > 8:
+        _PROGRAMS.popitem(last=False)
+    return _PROGRAMS[key]
+
+
+def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dirs: list[Path | None], *,
+              state_dir: Path | None, log_rows: int = 200, progress: Callable[[str], None] | None = print,
+              checkpoint_every_s: float | None = 60.0, resume: bool = False, label: str | None = None,
+              hparams_of: Callable[[int], dict[str, Any]] | None = None, devices: int | None = None,
+              mesh_shape: MeshShape | None = None) -> list[dict[str, Any]]:
+    """Train P points × S seeds of ``cfg`` as one program; returns one summary per point.
+
+    ``points[p]`` holds point p's traced overrides (the same names for every point; ``[{}]`` for a
+    plain run). ``dirs[p]`` is its run folder (or None: nothing written). The loop state of the whole
+    batch is checkpointed in ``state_dir/checkpoints`` after a chunk once ``checkpoint_every_s``
+    seconds have passed since the last one, and after the last chunk; ``resume=True`` continues
+    from there (the folders must hold this batch's earlier progress). ``hparams_of(p)`` is what the point's
+    summary reports as ``hparams`` (default: nothing). ``devices`` (default: all) and ``mesh_shape``
+    (default: chosen by ``mesh.choose_mesh``) lay the B = P × S runs and each run's envs over a device
+    mesh (``mesh.py``); a shape that does not divide raises ``MeshError`` before anything compiles. Only
+    process 0 writes files.
     """
     from jaxrl_policy import checkpoint
 
-    out_dir = Path(out) if out is not None else None
-    if resume and (out_dir is None or checkpoint.latest(out_dir) is None):
-        raise ValueError(f"resume: {out_dir} has no complete checkpoint to resume from")
-    seeds = list(range(cfg.seed, cfg.seed + num_seeds))
-    if out_dir is not None and not resume:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        d = cfg.to_dict()
-        meta = {**run_metadata(), "num_seeds": num_seeds, "config_hash": config_hash(d)}
-        (out_dir / "config.json").write_text(json.dumps({**d, "seeds": seeds, "run": meta}, indent=2))
-    loop = make_loop(cfg)
+    P, S = len(points), num_seeds
+    if resume and (state_dir is None or checkpoint.latest(state_dir) is None):
+        raise ValueError(f"resume: {state_dir} has no complete checkpoint to resume from")
+    exact = devices is not None or mesh_shape is not None or jax.process_count() > 1
+    shape = choose_mesh(check_devices(devices), P * S, cfg.num_envs, mesh_shape, exact=exact)
+    mesh = make_mesh(shape)
+    writer = is_writer()
+    dirs = [d if writer else None for d in dirs]  # only process 0 writes
+    seeds = list(range(cfg.seed, cfg.seed + S))
+    if not resume:
+        for p, d in enumerate(dirs):
+            if d is not None:
+                d.mkdir(parents=True, exist_ok=True)
+                point_cfg = cfg.replace(**points[p]) if points[p] else cfg
+                (d / "config.json").write_text(json.dumps(run_metadata_for(point_cfg, S, mesh), indent=2))
     t_start = time.perf_counter()
-    keys = seed_keys(cfg.seed, num_seeds)
-    init = jax.jit(jax.vmap(loop.init))
-    chunk = jax.jit(jax.vmap(loop.run_chunk, in_axes=(0, None)), donate_argnums=0)
+    swept = stack_points(cfg, points) if points and points[0] else {}
+    runs = NamedSharding(mesh, PartitionSpec("batch"))
+    keys = put(np.tile(np.asarray(seed_keys(cfg.seed, S)), (P, 1)), runs)  # [B, 2]: every point has the same S keys
+    hp = {k: put(np.repeat(v, S), runs) for k, v in swept.items()}  # [B]
     t0 = time.perf_counter()
-    init_c = init.lower(keys).compile()
-    state = init_c(keys)
-    chunk_c = chunk.lower(state, jnp.int32(0)).compile()
-    compile_s = time.perf_counter() - t0
+    loop, init_c, chunk_c = _programs(cfg, mesh, keys, hp)
+    state = init_c(keys, hp)
+    compile_s = time.perf_counter() - t0  # ~0 when this process already compiled the same programs
     rows_per_chunk = max(1, math.ceil(log_rows / loop.num_chunks))
     total_steps = cfg.num_iterations * cfg.steps_per_iteration
-    hist = {"env_steps": np.zeros((0,), np.int32), "episode_return": np.zeros((num_seeds, 0), np.float32),
-            "episodes": np.zeros((num_seeds, 0), np.int32)}
-    diag_sum = {k: (-np.inf if k.endswith("_max") else 0.0) for k in DIAGNOSTICS}
-    diag_n = dict.fromkeys(DIAGNOSTICS, 0)
+    B = P * S
+    hist = {"env_steps": np.zeros((0,), np.int32), "episode_return": np.zeros((B, 0), np.float32),
+            "episodes": np.zeros((B, 0), np.int32)}
+    diag_sum = np.array([[-np.inf if k.endswith("_max") else 0.0 for k in DIAGNOSTICS]] * P)  # [P, D]
+    diag_n = np.zeros((P, len(DIAGNOSTICS)), np.int64)
     start, run_s = 0, 0.0
     if resume:
-        assert out_dir is not None
-        ck = checkpoint.latest(out_dir)
+        assert state_dir is not None
+        ck = checkpoint.latest(state_dir)
         assert ck is not None
         state, hist, meta = checkpoint.restore(ck, state, {k: v.dtype for k, v in hist.items()})
         start, run_s = meta["chunks_done"], meta["run_s"]
-        diag_sum, diag_n = meta["diag_sum"], meta["diag_n"]
-        _truncate_metrics(out_dir / "metrics.jsonl", start * loop.iterations_per_chunk)
+        diag_sum, diag_n = np.asarray(meta["diag_sum"], np.float64), np.asarray(meta["diag_n"], np.int64)
+        for d in dirs:
+            if d is not None:
+                truncate_metrics(d / "metrics.jsonl", start * loop.iterations_per_chunk)
         if progress is not None:
-            progress(f"resuming {out_dir} from chunk {start}/{loop.num_chunks}")
-    label = f"[{cfg.algo} {cfg.env_id} ×{num_seeds}]"
-    metrics_file = open(out_dir / "metrics.jsonl", "a" if resume else "w") if out_dir is not None else None
+            progress(f"resuming {state_dir} from chunk {start}/{loop.num_chunks}")
+    label = label or f"[{cfg.algo} {cfg.env_id} ×{S}]"
+    files = [open(d / "metrics.jsonl", "a" if resume else "w") if d is not None else None for d in dirs]
     last_save = time.perf_counter()
     try:
         for c in range(start, loop.num_chunks):
             t = time.perf_counter()
             state, m = chunk_c(state, jnp.int32(c))
-            m = jax.device_get(m)
+            m = fetch(m)
             run_s += time.perf_counter() - t
-            m = {k: np.asarray(v) for k, v in m.items()}
             valid = min(loop.iterations_per_chunk, cfg.num_iterations - c * loop.iterations_per_chunk)
-            m = {k: v[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
+            m = {k: np.asarray(v)[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
             hist = {"env_steps": np.concatenate([hist["env_steps"], m["env_steps"][0]]),
                     **{k: np.concatenate([hist[k], m[k]], 1) for k in ("episode_return", "episodes")}}
-            for k in DIAGNOSTICS:  # NaN where an iteration did not learn
-                v = m[k][~np.isnan(m[k])]
-                if v.size and k.endswith("_max"):
-                    diag_sum[k] = max(diag_sum[k], float(v.max()))
-                elif v.size:
-                    diag_sum[k] += float(v.sum())
-                    diag_n[k] += v.size
-            if metrics_file is not None:
-                for row in window_rows(m, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
-                    metrics_file.write(json.dumps(row) + "\n")
-                metrics_file.flush()
+            for j, k in enumerate(DIAGNOSTICS):  # NaN where an iteration did not learn
+                v = m[k].reshape(P, S * valid)
+                ok = ~np.isnan(v)
+                if k.endswith("_max"):
+                    diag_sum[:, j] = np.maximum(diag_sum[:, j], np.where(ok, v, -np.inf).max(1))
+                else:
+                    diag_sum[:, j] += np.where(ok, v, 0.0).sum(1)
+                    diag_n[:, j] += ok.sum(1)
+            for p, f in enumerate(files):
+                if f is not None:
+                    part = {k: v[p * S:(p + 1) * S] for k, v in m.items()}
+                    for r in window_rows(part, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
+                        f.write(json.dumps(r) + "\n")
+                    f.flush()
             last = c == loop.num_chunks - 1
-            if out_dir is not None and checkpoint_every_s is not None and (
+            if state_dir is not None and checkpoint_every_s is not None and (
                     last or time.perf_counter() - last_save >= checkpoint_every_s):
-                checkpoint.save(out_dir, c + 1, state, hist,
-                                {"run_s": run_s, "diag_sum": diag_sum, "diag_n": diag_n})
+                checkpoint.save(state_dir, c + 1, state, hist,
+                                {"run_s": run_s, "diag_sum": diag_sum.tolist(), "diag_n": diag_n.tolist()})
                 last_save = time.perf_counter()
             if progress is not None:
-                done = int(m["env_steps"][0, -1])
-                eps = m["episodes"].sum(1)
-                per_seed = np.where(eps > 0, np.nansum(np.nan_to_num(m["episode_return"]) * m["episodes"], 1)
-                                    / np.maximum(eps, 1), np.nan)
-                ret = stats.iqm(per_seed[~np.isnan(per_seed)]) if np.any(~np.isnan(per_seed)) else float("nan")
-                sps = done * num_seeds / run_s
-                eta = (total_steps - done) * num_seeds / sps
-                progress(f"{label} chunk {c + 1}/{loop.num_chunks}  env steps {done:,}/{total_steps:,} "
-                         f"({100 * done / total_steps:.0f}%)  return IQM {ret:.1f}  {sps:,.0f} steps/s  ETA {eta:.0f}s")
+                progress(_progress_line(label, c, loop.num_chunks, m, P, S, total_steps, run_s, hparams_of))
     finally:
-        if metrics_file is not None:
-            metrics_file.close()
-    fr = final_returns(hist["env_steps"], hist["episode_return"], hist["episodes"], total_steps)
-    agg = stats.aggregate(np.asarray(fr))
-    summary = {
-        "algo": cfg.algo,
-        "env": cfg.env_id,
-        "seeds": seeds,
-        "total_timesteps": cfg.total_timesteps,
-        "env_steps": total_steps,
-        "final_return": [_json_float(x) for x in fr],
-        "final_return_iqm": _json_float(agg["iqm"]),
-        "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
-        "env_steps_per_s": round(total_steps * num_seeds / run_s),
-        "env_steps_per_s_per_seed": round(total_steps / run_s),
-        "compile_s": round(compile_s, 3),
-        "wall_s": round(time.perf_counter() - t_start, 3),
-        # spectrum diagnostics over every learning iteration and seed (max of the *_max ones)
-        "diagnostics": {k: _json_float(v if k.endswith("_max") else (v / diag_n[k] if diag_n[k] else np.nan))
-                        for k, v in diag_sum.items()},
-    }
-    if out_dir is not None:
-        (out_dir / "summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+        for f in files:
+            if f is not None:
+                f.close()
+    agent = jax.tree.leaves(fetch(state.agent))  # every leaf [B, ...]
+    summaries = []
+    wall_s = time.perf_counter() - t_start
+    for p in range(P):
+        rows = slice(p * S, (p + 1) * S)
+        fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows], total_steps)
+        agg = stats.aggregate(np.asarray(fr))
+        summary = {
+            "algo": cfg.algo,
+            "env": cfg.env_id,
+            "seeds": seeds,
+            "total_timesteps": cfg.total_timesteps,
+            "env_steps": total_steps,
+            "final_return": [_json_float(x) for x in fr],
+            "final_return_iqm": _json_float(agg["iqm"]),
+            "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
+            "env_steps_per_s": round(total_steps * B / run_s),  # the whole program's rate (all points and seeds)
+            "env_steps_per_s_per_seed": round(total_steps / run_s),
+            "compile_s": round(compile_s, 3),
+            "wall_s": round(wall_s, 3),
+            # spectrum diagnostics over every learning iteration and seed (max of the *_max ones)
+            "diagnostics": {k: _json_float(float(diag_sum[p, j]) if k.endswith("_max") else
+                                           (float(diag_sum[p, j] / diag_n[p, j]) if diag_n[p, j] else None))
+                            for j, k in enumerate(DIAGNOSTICS)},
+        }
+        # fingerprints of each seed's final agent state (parameters, optimizer, target): equal digests,
+        # bit-identical runs (same config, seeds, device count, CPU threads)
+        summary["agent_sha256"] = [_digest([np.asarray(x)[b] for x in agent]) for b in range(p * S, (p + 1) * S)]
+        if hparams_of is not None:
+            summary["hparams"] = hparams_of(p)
+        d = dirs[p]
+        if d is not None:
+            (d / "summary.json").write_text(json.dumps(summary, indent=2))
+        summaries.append(summary)
+    return summaries
+
+
+def _digest(arrays: list[np.ndarray]) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _progress_line(label, c, num_chunks, m, P, S, total_steps, run_s, hparams_of) -> str:
+    done = int(m["env_steps"][0, -1])
+    eps = m["episodes"].sum(1)
+    per_run = np.where(eps > 0, np.nansum(np.nan_to_num(m["episode_return"]) * m["episodes"], 1)
+                       / np.maximum(eps, 1), np.nan).reshape(P, S)
+    iqms = [stats.iqm(r[~np.isnan(r)]) if np.any(~np.isnan(r)) else float("nan") for r in per_run]
+    sps = done * P * S / run_s
+    eta = (total_steps - done) * P * S / sps
+    line = (f"{label} chunk {c + 1}/{num_chunks}  env steps {done:,}/{total_steps:,} "
+            f"({100 * done / total_steps:.0f}%)  ")
+    if P == 1:
+        line += f"return IQM {iqms[0]:.1f}"
+    else:  # a sweep batch: the best points so far, by this chunk's return IQM over seeds
+        order = [p for p in np.argsort(-np.nan_to_num(np.asarray(iqms), nan=-np.inf))[:3]]
+        best = "; ".join(f"{iqms[p]:.1f} ({_fmt_point(hparams_of(p) if hparams_of else {})})" for p in order)
+        line += f"best return IQM {best}"
+    return line + f"  {sps:,.0f} steps/s  ETA {eta:.0f}s"
+
+
+def _fmt_point(hp: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in hp.items()) or "-"
+
+
+def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
+        progress: Callable[[str], None] | None = print, checkpoint_every_s: float | None = 60.0,
+        resume: bool = False, devices: int | None = None, mesh_shape: MeshShape | None = None) -> dict[str, Any]:
+    """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary.
+
+    With ``out`` and ``checkpoint_every_s``, the loop state of all seeds is checkpointed in
+    ``out/checkpoints`` after a chunk once that many seconds have passed since the last checkpoint,
+    and after the last chunk (``checkpoint.py``). ``resume=True`` continues the run in ``out`` from
+    its latest checkpoint (``cfg`` and ``num_seeds`` must be the run's own; ``resume_run`` reads them
+    from the folder). ``devices`` / ``mesh_shape``: see ``run_batch``.
+    """
+    out_dir = Path(out) if out is not None else None
+    return run_batch(cfg, [{}], num_seeds, [out_dir], state_dir=out_dir, log_rows=log_rows, progress=progress,
+                     checkpoint_every_s=checkpoint_every_s, resume=resume, devices=devices,
+                     mesh_shape=mesh_shape)[0]
+
+
+def read_run_config(out: str | os.PathLike) -> tuple[BaseConfig, list[int], dict[str, Any]]:
+    """``(config, seeds, run metadata)`` of a run folder's ``config.json``."""
+    from jaxrl_policy.config import config_from_dict
+    path = Path(out) / "config.json"
+    if not path.exists():
+        raise ValueError(f"{out} is not a run folder (no config.json)")
+    d = json.loads(path.read_text())
+    seeds = d.pop("seeds")
+    meta = d.pop("run", {})
+    return config_from_dict(d), seeds, meta
 
 
 def resume_run(out: str | os.PathLike, *, progress: Callable[[str], None] | None = print,
-               checkpoint_every_s: float | None = 60.0) -> dict[str, Any]:
-    """Continue the run in folder ``out`` from its latest checkpoint, with the config it was started with."""
-    from jaxrl_policy.config import config_from_dict
-    out = Path(out)
-    if not (out / "config.json").exists():
-        raise ValueError(f"resume: {out} is not a run folder (no config.json)")
-    d = json.loads((out / "config.json").read_text())
-    seeds = d.pop("seeds")
-    d.pop("run", None)
-    cfg = config_from_dict(d)
-    return run(cfg, len(seeds), out, progress=progress, checkpoint_every_s=checkpoint_every_s, resume=True)
+               checkpoint_every_s: float | None = 60.0, devices: int | None = None,
+               mesh_shape: MeshShape | None = None) -> dict[str, Any]:
+    """Continue the run in folder ``out`` from its latest checkpoint, with the config it was started with.
+
+    The device count may differ from the run's (the checkpoint is restored onto the new mesh); results
+    are then equal to the uninterrupted run up to float summation order, not bit-identical.
+    """
+    try:
+        cfg, seeds, _ = read_run_config(out)
+    except ValueError as e:
+        raise ValueError(f"resume: {e}") from None
+    return run(cfg, len(seeds), out, progress=progress, checkpoint_every_s=checkpoint_every_s, resume=True,
+               devices=devices, mesh_shape=mesh_shape)

@@ -61,7 +61,9 @@ def test_cli_records_the_setting_and_rejects_bad_values(tmp_path):
 
 
 def test_resume_reuses_the_recorded_setting(tmp_path, monkeypatch):
-    (tmp_path / "config.json").write_text(json.dumps({"run": {"cpu_threads": 1}}))
+    from jaxrl_policy import default_config
+    cfg = default_config("ppo").to_dict()
+    (tmp_path / "config.json").write_text(json.dumps({**cfg, "seeds": [0], "run": {"cpu_threads": 1}}))
     applied, resumed = [], []
     monkeypatch.setattr(cli, "_cpu_threads", applied.append)
     import jaxrl_policy.runner
