@@ -87,7 +87,8 @@ def main(argv: list[str] | None = None) -> dict:
     doc = {"machine": run_metadata(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
            "command": " ".join(["python", "benchmarks/scaling.py", *(argv if argv is not None else sys.argv[1:])]),
            "algo": a.algo, "env": a.env, "results": rows}
-    lines = ["| scaling | devices | mesh | seeds × envs | env-steps/s | × vs fewest devices |", "|---|--:|---|---|--:|--:|"]
+    lines = ["| scaling | devices | mesh | seeds × envs | env-steps/s | × vs fewest devices |",
+             "|---|--:|---|---|--:|--:|"]
     lines += [f"| {r['kind']} | {r['devices']} | {r['mesh']} | {r['seeds']} × {r['num_envs']} | "
               f"{r['env_steps_per_s']:,} | {r['speedup']:.2f} |" for r in rows]
     doc["markdown"] = "\n".join(lines)
