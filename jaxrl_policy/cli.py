@@ -181,8 +181,9 @@ def cmd_train(argv: list[str]) -> None:
         from jaxrl_policy.runner import run
         out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
         s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
-    print(json.dumps({k: s[k] for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
-                                        "env_steps_per_s", "compile_s", "wall_s")}))
+    print(json.dumps({k: s.get(k) for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
+                                            "final_eval_return_iqm", "final_eval_return_ci", "env_steps_per_s",
+                                            "compile_s", "wall_s")}))
     print(f"wrote {out}/config.json, metrics.jsonl, summary.json" + (", checkpoints/" if every else ""))
 
 

@@ -90,6 +90,14 @@ class BaseConfig:
     """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
     num_chunks: int = 20
     """[static] host-visible chunks the run is split into (a progress line and log rows after each)."""
+    eval_every: int | None = None
+    """[static] env steps between evaluations of the greedy policy; None = after every chunk; 0 = at the end only."""
+    eval_episodes: int = 16
+    """[static] episodes per evaluation (run in parallel, one per env, from fixed keys); 0 = no evaluation."""
+    eval_max_steps: int | None = None
+    """[static] steps an evaluation episode may last; None = the env's time limit."""
+    eval_seed: int = 12345
+    """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
 
     algo: ClassVar[str] = "base"
     TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma"})
@@ -162,6 +170,12 @@ class BaseConfig:
         pos_int("num_steps")
         pos_int("total_timesteps")
         pos_int("num_chunks")
+        pos_int("eval_episodes", 0)
+        pos_int("eval_seed", 0)
+        if self.eval_every is not None:
+            pos_int("eval_every", 0)
+        if self.eval_max_steps is not None:
+            pos_int("eval_max_steps")
         finite_pos("learning_rate")
         finite_pos("adam_eps")
         if self.max_grad_norm is not None:
@@ -181,6 +195,9 @@ class BaseConfig:
                   f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one")
             if self.torso == "cnn":
                 check("torso", len(spec.obs_shape) == 3, f"cnn needs [H, W, C] observations; got {spec.obs_shape}")
+            if self.eval_episodes and self.eval_max_steps is None and spec.max_episode_steps is None:
+                check("eval_max_steps", False,
+                      f"must be set: {self.env_id} has no time limit to end evaluation episodes")
         return p
 
     def __post_init__(self):

@@ -11,7 +11,14 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
         storage = storage.add(storage, unroll)
         if storage.ready(i + 1):                           # unbatched → real lax.cond under vmap
             agent = algo.learn(agent, storage.sample(key), hp)
-        metrics[i] = episode stats + learn metrics
+        if evaluation is due (every eval_every env steps, and at the end):
+            eval_return = mean return of M greedy episodes from the fixed evaluation keys
+        metrics[i] = episode stats + learn metrics + eval metrics (NaN where none)
+
+Evaluation (Agarwal et al. 2021's protocol: a deterministic policy on fixed episodes) runs the
+learner's greedy policy on ``eval_episodes`` envs in parallel, one episode each, from keys fixed by
+``eval_seed`` — the same episodes for every algorithm, seed and evaluation — inside the same
+program, after learning. Its env steps are not part of the training budget (``env_steps``).
 
 ``make_loop`` exposes the same iteration as ``init`` + ``run_chunk(state, chunk)`` so the CLI can
 run host-visible chunks (progress, logs) while ``make_train`` scans over all iterations in one
@@ -66,6 +73,7 @@ class Loop(NamedTuple):
     iterations_per_chunk: int
     algorithm: Algorithm
     hparams: HParams  # the config's own traced values (numpy constants), before any override
+    max_episode_steps: int | None  # the env's time limit
 
 
 def make_loop(cfg: BaseConfig) -> Loop:
@@ -74,6 +82,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
     T, E = cfg.num_steps, cfg.num_envs
     steps_per_iter = T * E
     constants = hparams(cfg)  # the config's own values: compile-time constants of the program
+    evaluate = make_evaluation(cfg, algo, venv.spec.max_episode_steps)
 
     def hp_of(state: LoopState) -> HParams:
         return {**constants, **state.hparams}
@@ -135,6 +144,10 @@ def make_loop(cfg: BaseConfig) -> Loop:
             return agent, empty
 
         agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, state.agent)
+        eval_metrics = {}
+        if evaluate is not None:  # `i` is unbatched: a real branch, evaluation costs nothing in between
+            eval_metrics = jax.lax.cond(eval_due(i), lambda a: evaluate(a, hp),
+                                        lambda a: nan_like(jax.eval_shape(lambda: evaluate(a, hp))), agent)
         n_done = done.sum()
         denom = jnp.maximum(n_done, 1)
         metrics = {
@@ -144,6 +157,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
             "episodes": n_done,
             **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS},
             **learn_metrics,
+            **eval_metrics,
         }
         new = LoopState(agent=agent, env=env_state, storage=storage, key=key, iteration=state.iteration + 1,
                         hparams=state.hparams)
@@ -152,6 +166,16 @@ def make_loop(cfg: BaseConfig) -> Loop:
     n_iter = cfg.num_iterations
     ipc = cfg.iterations_per_chunk
     num_chunks = -(-n_iter // ipc)
+
+    def eval_due(i):
+        """Evaluate after iteration ``i`` (global index): at the end, and after every chunk or every
+        ``eval_every`` env steps."""
+        last = i == n_iter - 1
+        if cfg.eval_every is None:
+            return last | ((i + 1) % ipc == 0)
+        if cfg.eval_every == 0:
+            return last
+        return last | ((i + 1) * steps_per_iter // cfg.eval_every != i * steps_per_iter // cfg.eval_every)
 
     def guarded(state: LoopState, i):
         # Only the last chunk can reach past the budget; `i` is unbatched so this stays a branch.
@@ -165,7 +189,47 @@ def make_loop(cfg: BaseConfig) -> Loop:
         return jax.lax.scan(body, state, idx)
 
     return Loop(init=init, rollout=_rollout, run_chunk=run_chunk, iteration=iteration, num_chunks=num_chunks,
-                iterations_per_chunk=ipc, algorithm=algo, hparams=constants)
+                iterations_per_chunk=ipc, algorithm=algo, hparams=constants,
+                max_episode_steps=venv.spec.max_episode_steps)
+
+
+def make_evaluation(cfg: BaseConfig, algo: Algorithm, time_limit: int | None) -> Callable | None:
+    """``evaluate(agent, hp) -> {eval_return, eval_length, eval_complete}`` (scalars), or None when
+    ``eval_episodes`` is 0.
+
+    M = ``eval_episodes`` envs reset from the fixed evaluation key and step ``eval_max_steps`` (or the
+    env's time limit) times; each env's first episode counts (gymnax resets it afterwards, and what
+    follows is ignored). ``eval_complete`` is the share of the M episodes that ended in time.
+    """
+    M = cfg.eval_episodes
+    if not M:
+        return None
+    env = make_vec_env(cfg.env_id, M)
+    steps = cfg.eval_max_steps or time_limit
+    assert steps, "config validation asks for eval_max_steps where the env has no time limit"
+    k_reset, k_steps = jax.random.split(jax.random.PRNGKey(cfg.eval_seed))
+    step_keys = jax.random.split(k_steps, steps)
+
+    def evaluate(agent, hp: HParams):
+        def policy(obs, key):
+            if algo.greedy is not None:
+                return algo.greedy(agent, obs, hp)
+            return algo.act(algo.actor(agent, hp), obs, key, jnp.int32(cfg.total_timesteps), hp)[0]
+
+        def step(carry, key):
+            env_state, ret, length, done = carry
+            k_act, k_env = jax.random.split(key)
+            env_state, out = env.step(k_env, env_state, policy(env_state.obs, k_act))
+            ret = ret + jnp.where(done, 0.0, out.reward)
+            length = length + (~done).astype(jnp.int32)
+            return (env_state, ret, length, done | out.terminated | out.truncated), None
+
+        init = (env.reset(k_reset), jnp.zeros(M, jnp.float32), jnp.zeros(M, jnp.int32), jnp.zeros(M, bool))
+        (_, ret, length, done), _ = jax.lax.scan(step, init, step_keys)
+        return {"eval_return": ret.mean(), "eval_length": length.astype(jnp.float32).mean(),
+                "eval_complete": done.astype(jnp.float32).mean()}
+
+    return evaluate
 
 
 def make_train(cfg: BaseConfig) -> Callable[..., tuple[LoopState, dict]]:

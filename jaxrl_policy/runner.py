@@ -29,7 +29,7 @@ import os
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -179,7 +179,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
               state_dir: Path | None, log_rows: int = 200, progress: Callable[[str], None] | None = print,
               checkpoint_every_s: float | None = 60.0, resume: bool = False, label: str | None = None,
               hparams_of: Callable[[int], dict[str, Any]] | None = None, devices: int | None = None,
-              mesh_shape: MeshShape | None = None) -> list[dict[str, Any]]:
+              mesh_shape: MeshShape | None = None, sinks: Sequence[Any] = ()) -> list[dict[str, Any]]:
     """Train P points × S seeds of ``cfg`` as one program; returns one summary per point.
 
     ``points[p]`` holds point p's traced overrides (the same names for every point; ``[{}]`` for a
@@ -190,7 +190,9 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     summary reports as ``hparams`` (default: nothing). ``devices`` (default: all) and ``mesh_shape``
     (default: chosen by ``mesh.choose_mesh``) lay the B = P × S runs and each run's envs over a device
     mesh (``mesh.py``); a shape that does not divide raises ``MeshError`` before anything compiles. Only
-    process 0 writes files.
+    process 0 writes files. ``sinks`` (``jaxrl_policy.sinks``: TensorBoard, Weights & Biases) get
+    ``write(run_name, rows)`` (the run folder's name) with the same rows as ``metrics.jsonl`` after
+    every chunk (on process 0), so logging leaves the device once per chunk whatever the sinks are.
     """
     from jaxrl_policy import checkpoint
 
@@ -202,6 +204,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     mesh = make_mesh(shape)
     writer = is_writer()
     dirs = [d if writer else None for d in dirs]  # only process 0 writes
+    sinks = list(sinks) if writer else []
     seeds = list(range(cfg.seed, cfg.seed + S))
     if not resume:
         for p, d in enumerate(dirs):
@@ -222,7 +225,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     total_steps = cfg.num_iterations * cfg.steps_per_iteration
     B = P * S
     hist = {"env_steps": np.zeros((0,), np.int32), "episode_return": np.zeros((B, 0), np.float32),
-            "episodes": np.zeros((B, 0), np.int32)}
+            "episodes": np.zeros((B, 0), np.int32), "eval_return": np.zeros((B, 0), np.float32)}
     diag_sum = np.array([[-np.inf if k.endswith("_max") else 0.0 for k in DIAGNOSTICS]] * P)  # [P, D]
     diag_n = np.zeros((P, len(DIAGNOSTICS)), np.int64)
     start, run_s = 0, 0.0
@@ -249,8 +252,9 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             run_s += time.perf_counter() - t
             valid = min(loop.iterations_per_chunk, cfg.num_iterations - c * loop.iterations_per_chunk)
             m = {k: np.asarray(v)[:, :valid] for k, v in m.items()}  # drop the last chunk's skipped iterations
+            m.setdefault("eval_return", np.full_like(m["episode_return"], np.nan))  # eval_episodes = 0
             hist = {"env_steps": np.concatenate([hist["env_steps"], m["env_steps"][0]]),
-                    **{k: np.concatenate([hist[k], m[k]], 1) for k in ("episode_return", "episodes")}}
+                    **{k: np.concatenate([hist[k], m[k]], 1) for k in ("episode_return", "episodes", "eval_return")}}
             for j, k in enumerate(DIAGNOSTICS):  # NaN where an iteration did not learn
                 v = m[k].reshape(P, S * valid)
                 ok = ~np.isnan(v)
@@ -259,12 +263,14 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
                 else:
                     diag_sum[:, j] += np.where(ok, v, 0.0).sum(1)
                     diag_n[:, j] += ok.sum(1)
-            for p, f in enumerate(files):
-                if f is not None:
+            for p, (f, d) in enumerate(zip(files, dirs, strict=True)):
+                if f is not None and d is not None:
                     part = {k: v[p * S:(p + 1) * S] for k, v in m.items()}
-                    for r in window_rows(part, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds):
-                        f.write(json.dumps(r) + "\n")
+                    rows = window_rows(part, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds)
+                    f.write("".join(json.dumps(r) + "\n" for r in rows))  # whole lines, one write
                     f.flush()
+                    for sink in sinks:
+                        sink.write(d.name, rows)
             last = c == loop.num_chunks - 1
             if state_dir is not None and checkpoint_every_s is not None and (
                     last or time.perf_counter() - last_save >= checkpoint_every_s):
@@ -277,13 +283,20 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
         for f in files:
             if f is not None:
                 f.close()
+        for sink in sinks:
+            sink.flush()
     agent = jax.tree.leaves(fetch(state.agent))  # every leaf [B, ...]
+    evaluations = int((~np.isnan(hist["eval_return"][0])).sum()) if hist["eval_return"].shape[1] else 0
+    eval_steps = cfg.eval_max_steps or loop.max_episode_steps or 0
     summaries = []
     wall_s = time.perf_counter() - t_start
     for p in range(P):
         rows = slice(p * S, (p + 1) * S)
         fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows], total_steps)
         agg = stats.aggregate(np.asarray(fr))
+        # the evaluation after the last iteration: the greedy policy on the fixed evaluation episodes
+        fe = [float(x) for x in hist["eval_return"][rows, -1]] if hist["eval_return"].shape[1] else [math.nan] * S
+        agg_eval = stats.aggregate(np.asarray(fe))
         summary = {
             "algo": cfg.algo,
             "env": cfg.env_id,
@@ -293,6 +306,11 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "final_return": [_json_float(x) for x in fr],
             "final_return_iqm": _json_float(agg["iqm"]),
             "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
+            "final_eval_return": [_json_float(x) for x in fe],
+            "final_eval_return_iqm": _json_float(agg_eval["iqm"]),
+            "final_eval_return_ci": [_json_float(x) for x in agg_eval["iqm_ci"]],
+            # evaluation episodes' env steps (not in the budget): evaluations × episodes × steps per episode
+            "eval_env_steps": evaluations * cfg.eval_episodes * eval_steps,
             "env_steps_per_s": round(total_steps * B / run_s),  # the whole program's rate (all points and seeds)
             "env_steps_per_s_per_seed": round(total_steps / run_s),
             "compile_s": round(compile_s, 3),
@@ -334,6 +352,9 @@ def _progress_line(label, c, num_chunks, m, P, S, total_steps, run_s, hparams_of
             f"({100 * done / total_steps:.0f}%)  ")
     if P == 1:
         line += f"return IQM {iqms[0]:.1f}"
+        if "eval_return" in m and not np.all(np.isnan(m["eval_return"][:, -1])):
+            ev = m["eval_return"][:, -1]
+            line += f" (eval {stats.iqm(ev[~np.isnan(ev)]):.1f})"
     else:  # a sweep batch: the best points so far, by this chunk's return IQM over seeds
         order = [p for p in np.argsort(-np.nan_to_num(np.asarray(iqms), nan=-np.inf))[:3]]
         best = "; ".join(f"{iqms[p]:.1f} ({_fmt_point(hparams_of(p) if hparams_of else {})})" for p in order)
@@ -347,19 +368,20 @@ def _fmt_point(hp: dict[str, Any]) -> str:
 
 def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
         progress: Callable[[str], None] | None = print, checkpoint_every_s: float | None = 60.0,
-        resume: bool = False, devices: int | None = None, mesh_shape: MeshShape | None = None) -> dict[str, Any]:
+        resume: bool = False, devices: int | None = None, mesh_shape: MeshShape | None = None,
+        sinks: Sequence[Any] = ()) -> dict[str, Any]:
     """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary.
 
     With ``out`` and ``checkpoint_every_s``, the loop state of all seeds is checkpointed in
     ``out/checkpoints`` after a chunk once that many seconds have passed since the last checkpoint,
     and after the last chunk (``checkpoint.py``). ``resume=True`` continues the run in ``out`` from
     its latest checkpoint (``cfg`` and ``num_seeds`` must be the run's own; ``resume_run`` reads them
-    from the folder). ``devices`` / ``mesh_shape``: see ``run_batch``.
+    from the folder). ``devices`` / ``mesh_shape`` / ``sinks``: see ``run_batch``.
     """
     out_dir = Path(out) if out is not None else None
     return run_batch(cfg, [{}], num_seeds, [out_dir], state_dir=out_dir, log_rows=log_rows, progress=progress,
                      checkpoint_every_s=checkpoint_every_s, resume=resume, devices=devices,
-                     mesh_shape=mesh_shape)[0]
+                     mesh_shape=mesh_shape, sinks=sinks)[0]
 
 
 def read_run_config(out: str | os.PathLike) -> tuple[BaseConfig, list[int], dict[str, Any]]:

@@ -338,7 +338,7 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
               max_parallel: int | None = None, progress: Callable[[str], None] | None = print,
               checkpoint_every_s: float | None = 60.0, resume: bool = False, log_rows: int = 200,
               log_fields: frozenset[str] | set[str] = frozenset(), command: str | None = None,
-              devices: int | None = None, mesh_shape: Any = None) -> dict[str, Any]:
+              devices: int | None = None, mesh_shape: Any = None, sinks: Any = ()) -> dict[str, Any]:
     """Run every point × ``num_seeds`` seeds; write the sweep folder; return ``{"runs": [...]}``.
 
     ``resume=True`` skips points whose ``summary.json`` exists and continues the batch in
@@ -398,7 +398,7 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
 
         res = run_batch(g.cfg, pts, num_seeds, dirs, state_dir=out, log_rows=log_rows, progress=progress,
                         checkpoint_every_s=checkpoint_every_s, resume=cont, label=label, hparams_of=hparams_of,
-                        devices=devices, mesh_shape=mesh_shape)
+                        devices=devices, mesh_shape=mesh_shape, sinks=sinks)
         summaries.update(zip(b["points"], res, strict=False))  # (the padding's summaries are dropped)
     runs = [summaries[i] for i in range(len(points))]
     if writer:

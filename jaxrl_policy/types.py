@@ -94,11 +94,17 @@ class AlgorithmLearn(Protocol):
         """One learning step on a batch sampled from storage; metrics are scalars (NaN where n/a)."""
 
 
+class AlgorithmGreedy(Protocol):
+    def __call__(self, agent: AgentState, obs: jax.Array, hp: HParams, /) -> jax.Array:
+        """The learner's deterministic (greedy) action ``[E]`` for ``obs [E, O...]``: what evaluation runs."""
+
+
 class Algorithm(NamedTuple):
     """An algorithm is a bundle of pure functions plus a storage choice (optax-style).
 
     ``hp`` is the dict of traced hyperparameters (``config.hparams``): numpy constants for a single
-    run, traced arrays for a sweep. The loop never looks inside it.
+    run, traced arrays for a sweep. The loop never looks inside it. ``greedy`` is what evaluation
+    runs; without it, evaluation samples from ``act`` (stochastic, from the evaluation keys).
     """
 
     init: AlgorithmInit
@@ -106,6 +112,7 @@ class Algorithm(NamedTuple):
     act: AlgorithmAct
     learn: AlgorithmLearn
     storage: Storage
+    greedy: AlgorithmGreedy | None = None
 
 
 class LoopState(NamedTuple):

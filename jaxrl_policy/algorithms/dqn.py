@@ -125,5 +125,8 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         metrics["epsilon"] = epsilon_schedule(hp, cfg.total_timesteps, env_step)
         return state, metrics
 
+    def greedy(state: DQNState, obs, hp: HParams):  # ε = 0
+        return jnp.argmax(apply(state.params, obs), -1)
+
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, storage=storage)
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage)

@@ -132,4 +132,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
         return PPOState(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
 
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, storage=make_ring(1, "latest"))
+    def greedy(state: PPOState, obs, hp: HParams):
+        return jnp.argmax(apply(state.params, obs)[0], -1)
+
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"))

@@ -138,5 +138,8 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
         return VTraceState(params=params, opt_state=opt_state, grad_steps=grad_steps, past_params=ring), metrics
 
+    def greedy(state: VTraceState, obs, hp: HParams):  # the learner's current parameters, not the lagged actor's
+        return jnp.argmax(apply(state.params, obs)[0], -1)
+
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.replay_ratio)
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, storage=storage)
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage)
