@@ -40,7 +40,7 @@ import jax.numpy as jnp
 
 from jaxrl_policy.config import BaseConfig
 from jaxrl_policy.envs.adapter import make_gymnax
-from jaxrl_policy.loop import make_loop, make_train
+from jaxrl_policy.loop import RolloutState, make_loop, make_train
 from jaxrl_policy.runner import seed_keys
 
 ALGOS = ("ppo", "dqn", "vtrace")
@@ -117,13 +117,14 @@ def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Pro
         state = loop.init(key)
 
         def it(carry, i):
-            agent, env_state, storage, key = carry
+            agent, acting, storage, key = carry
             key, k = jax.random.split(key)
-            env_state, unroll, (ep_ret, _, done) = loop.rollout(agent, env_state, k, i * N, hp)
+            acting, unroll, (ep_ret, _, done) = loop.rollout(agent, acting, k, i * N, hp)
             storage = algo.storage.add(storage, unroll)
-            return (agent, env_state, storage, key), (ep_ret * done).sum()
+            return (agent, acting, storage, key), (ep_ret * done).sum()
 
-        carry, out = jax.lax.scan(it, (state.agent, state.env, state.storage, state.key),
+        acting = RolloutState(env=state.env, carry=state.carry, first=state.first)
+        carry, out = jax.lax.scan(it, (state.agent, acting, state.storage, state.key),
                                   jnp.arange(n_iter, dtype=jnp.int32))
         return carry[2], out.sum()
 
@@ -135,7 +136,8 @@ def ceiling_programs(cfg: BaseConfig, seeds: int, learn_steps: int) -> tuple[Pro
     def prepare(key):
         state = loop.init(key)
         k_roll, k_sample = jax.random.split(jax.random.fold_in(key, 1))
-        _, unroll, _ = loop.rollout(state.agent, state.env, k_roll, jnp.int32(0), hp)
+        acting = RolloutState(env=state.env, carry=state.carry, first=state.first)
+        _, unroll, _ = loop.rollout(state.agent, acting, k_roll, jnp.int32(0), hp)
         storage = algo.storage.add(state.storage, unroll)
         return state.agent, algo.storage.sample(storage, k_sample)
 

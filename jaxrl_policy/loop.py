@@ -62,11 +62,24 @@ def check_hparams(cfg: BaseConfig, given: dict[str, Any] | None) -> HParams:
     return {k: jnp.asarray(v).astype(defaults[k].dtype) for k, v in given.items()}
 
 
+class RolloutState(NamedTuple):
+    """What acting carries from step to step: the envs, the policy's recurrent state, episode starts."""
+
+    env: Any  # envs.adapter.EnvState, leaves [E, ...]
+    carry: Any  # the policy's recurrent state, leaves [E, ...]; None for feed-forward policies
+    first: jax.Array  # [E] bool: the next step starts an episode
+
+
+def reset_carry(init, carry, first):
+    """``init`` where an episode starts (``first`` [E]), ``carry`` elsewhere (leaves ``[E, ...]``)."""
+    return jax.tree.map(lambda i, c: jnp.where(first.reshape(-1, *([1] * (c.ndim - 1))), i, c), init, carry)
+
+
 class Loop(NamedTuple):
     """Host-visible pieces of one training run (pure functions)."""
 
     init: Callable[..., LoopState]  # (key, hparams=None) -> LoopState
-    rollout: Callable  # (agent, env_state, key, env_step0, hp) -> (env_state, Transition [T, E], episode stats)
+    rollout: Callable  # (agent, RolloutState, key, env_step0, hp) -> (RolloutState, Transition [T, E], episode stats)
     run_chunk: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, chunk index)
     iteration: Callable[[LoopState, jax.Array], tuple[LoopState, dict]]  # (state, iteration index)
     num_chunks: int
@@ -83,6 +96,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
     steps_per_iter = T * E
     constants = hparams(cfg)  # the config's own values: compile-time constants of the program
     evaluate = make_evaluation(cfg, algo, venv.spec.max_episode_steps)
+    init_carry = algo.init_carry(E) if algo.init_carry is not None else None
 
     def hp_of(state: LoopState) -> HParams:
         return {**constants, **state.hparams}
@@ -92,30 +106,35 @@ def make_loop(cfg: BaseConfig) -> Loop:
         hp = {**constants, **given}
         key, k_agent, k_env, k_ex = jax.random.split(key, 4)
         agent = algo.init(k_agent)
-        env_state = venv.reset(k_env)
-        unroll_example = jax.eval_shape(lambda: _rollout(agent, env_state, k_ex, jnp.int32(0), hp)[1])
+        acting = RolloutState(env=venv.reset(k_env), carry=init_carry, first=jnp.ones((E,), bool))
+        unroll_example = jax.eval_shape(lambda: _rollout(agent, acting, k_ex, jnp.int32(0), hp)[1])
         storage = algo.storage.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), unroll_example))
-        return LoopState(agent=agent, env=env_state, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
-                         hparams=given)
+        return LoopState(agent=agent, env=acting.env, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
+                         hparams=given, carry=acting.carry, first=acting.first)
 
-    def _rollout(agent, env_state, key, env_step0, hp: HParams):
-        """T steps of acting: ``(env_state, Transition [T, E], (return, length, done) [T, E])``."""
+    def _rollout(agent, acting: RolloutState, key, env_step0, hp: HParams):
+        """T steps of acting: ``(RolloutState, Transition [T, E], (return, length, done) [T, E])``."""
         actor = algo.actor(agent, hp)
         # All of the unroll's keys in one draw: one PRNG call instead of one per step.
         step_keys = jax.random.split(key, 2 * T).reshape(T, 2, *key.shape)
 
-        def step(env_state, xs):
+        def step(acting: RolloutState, xs):
             t, (k_act, k_env) = xs
             env_step = env_step0 + t * E
-            action, extras = algo.act(actor, env_state.obs, k_act, env_step, hp)
-            new_state, out = venv.step(k_env, env_state, action)
-            tr = Transition(env_state.obs, action, out.reward, out.terminated, out.truncated, out.next_obs, extras)
-            ep = (out.episode_return, out.episode_length, out.terminated | out.truncated)
-            return new_state, (tr, ep)
+            carry = None if acting.carry is None else reset_carry(init_carry, acting.carry, acting.first)
+            action, extras, new_carry = algo.act(actor, acting.env.obs, carry, k_act, env_step, hp)
+            if carry is not None:  # what learning replays a recurrent policy from
+                extras = {**extras, "carry": carry, "first": acting.first}
+            new_env, out = venv.step(k_env, acting.env, action)
+            tr = Transition(obs=acting.env.obs, action=action, reward=out.reward, terminated=out.terminated,
+                            truncated=out.truncated, next_obs=out.next_obs, extras=extras)
+            done = out.terminated | out.truncated
+            ep = (out.episode_return, out.episode_length, done)
+            return RolloutState(env=new_env, carry=new_carry, first=done), (tr, ep)
 
-        env_state, (unroll, ep) = jax.lax.scan(
-            step, env_state, (jnp.arange(T, dtype=jnp.int32), (step_keys[:, 0], step_keys[:, 1])))
-        return env_state, unroll, ep
+        acting, (unroll, ep) = jax.lax.scan(
+            step, acting, (jnp.arange(T, dtype=jnp.int32), (step_keys[:, 0], step_keys[:, 1])))
+        return acting, unroll, ep
 
     def learn_metric_shapes(state: LoopState, hp: HParams):
         def f():
@@ -128,7 +147,9 @@ def make_loop(cfg: BaseConfig) -> Loop:
         hp = hp_of(state)
         key, k_roll, k_sample, k_learn = jax.random.split(state.key, 4)
         env_step0 = i * steps_per_iter
-        env_state, unroll, (ep_ret, ep_len, done) = _rollout(state.agent, state.env, k_roll, env_step0, hp)
+        acting, unroll, (ep_ret, ep_len, done) = _rollout(
+            state.agent, RolloutState(env=state.env, carry=state.carry, first=state.first), k_roll, env_step0, hp)
+        agent = state.agent if algo.observe is None else algo.observe(state.agent, unroll, hp)
         storage = algo.storage.add(state.storage, unroll)
         env_steps = env_step0 + steps_per_iter
 
@@ -143,7 +164,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
                 empty["grad_steps"] = jnp.zeros_like(empty["grad_steps"])
             return agent, empty
 
-        agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, state.agent)
+        agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, agent)
         eval_metrics = {}
         if evaluate is not None:  # `i` is unbatched: a real branch, evaluation costs nothing in between
             eval_metrics = jax.lax.cond(eval_due(i), lambda a: evaluate(a, hp),
@@ -159,8 +180,8 @@ def make_loop(cfg: BaseConfig) -> Loop:
             **learn_metrics,
             **eval_metrics,
         }
-        new = LoopState(agent=agent, env=env_state, storage=storage, key=key, iteration=state.iteration + 1,
-                        hparams=state.hparams)
+        new = LoopState(agent=agent, env=acting.env, storage=storage, key=key, iteration=state.iteration + 1,
+                        hparams=state.hparams, carry=acting.carry, first=acting.first)
         return new, metrics
 
     n_iter = cfg.num_iterations
@@ -210,22 +231,27 @@ def make_evaluation(cfg: BaseConfig, algo: Algorithm, time_limit: int | None) ->
     k_reset, k_steps = jax.random.split(jax.random.PRNGKey(cfg.eval_seed))
     step_keys = jax.random.split(k_steps, steps)
 
-    def evaluate(agent, hp: HParams):
-        def policy(obs, key):
-            if algo.greedy is not None:
-                return algo.greedy(agent, obs, hp)
-            return algo.act(algo.actor(agent, hp), obs, key, jnp.int32(cfg.total_timesteps), hp)[0]
+    init_carry = algo.init_carry(M) if algo.init_carry is not None else None
 
-        def step(carry, key):
-            env_state, ret, length, done = carry
+    def evaluate(agent, hp: HParams):
+        def policy(obs, carry, key):
+            if algo.greedy is not None:
+                return algo.greedy(agent, obs, carry, hp)
+            action, _, carry = algo.act(algo.actor(agent, hp), obs, carry, key, jnp.int32(cfg.total_timesteps), hp)
+            return action, carry
+
+        def step(c, key):  # after its first episode an env's rewards are ignored (so is its carry's reset)
+            env_state, policy_carry, ret, length, done = c
             k_act, k_env = jax.random.split(key)
-            env_state, out = env.step(k_env, env_state, policy(env_state.obs, k_act))
+            action, policy_carry = policy(env_state.obs, policy_carry, k_act)
+            env_state, out = env.step(k_env, env_state, action)
             ret = ret + jnp.where(done, 0.0, out.reward)
             length = length + (~done).astype(jnp.int32)
-            return (env_state, ret, length, done | out.terminated | out.truncated), None
+            return (env_state, policy_carry, ret, length, done | out.terminated | out.truncated), None
 
-        init = (env.reset(k_reset), jnp.zeros(M, jnp.float32), jnp.zeros(M, jnp.int32), jnp.zeros(M, bool))
-        (_, ret, length, done), _ = jax.lax.scan(step, init, step_keys)
+        init = (env.reset(k_reset), init_carry, jnp.zeros(M, jnp.float32), jnp.zeros(M, jnp.int32),
+                jnp.zeros(M, bool))
+        (_, _, ret, length, done), _ = jax.lax.scan(step, init, step_keys)
         return {"eval_return": ret.mean(), "eval_length": length.astype(jnp.float32).mean(),
                 "eval_complete": done.astype(jnp.float32).mean()}
 

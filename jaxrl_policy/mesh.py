@@ -128,11 +128,13 @@ def make_mesh(shape: MeshShape) -> Mesh:
 
 def loop_state_specs(state) -> Any:
     """PartitionSpecs for a batched ``LoopState`` ``[B, ...]``: runs over ``batch`` everywhere, envs over
-    ``data`` in the env state ``[B, E, ...]`` and the stored unrolls ``[B, K, T, E, ...]``."""
+    ``data`` in the env state and the policy's recurrent state ``[B, E, ...]`` and the stored unrolls
+    ``[B, K, T, E, ...]``."""
     runs = jax.tree.map(lambda _: P("batch"), state)
     env = jax.tree.map(lambda _: P("batch", "data"), state.env)
+    carry = jax.tree.map(lambda _: P("batch", "data"), state.carry)
     storage = runs.storage._replace(data=jax.tree.map(lambda _: P("batch", None, None, "data"), state.storage.data))
-    return runs._replace(env=env, storage=storage)
+    return runs._replace(env=env, storage=storage, carry=carry, first=P("batch", "data"))
 
 
 def shardings(mesh: Mesh, specs) -> Any:

@@ -82,10 +82,22 @@ class AlgorithmActor(Protocol):
 
 
 class AlgorithmAct(Protocol):
-    def __call__(self, actor: ActorState, obs: jax.Array, key: jax.Array, env_step: jax.Array,
-                 hp: HParams, /) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """``obs [E, O...] -> (action [E], extras {name: [E, ...]})``. ``env_step``: env steps taken so
-        far (unbatched int32), read by schedules such as ε-greedy."""
+    def __call__(self, actor: ActorState, obs: jax.Array, carry: PyTree, key: jax.Array, env_step: jax.Array,
+                 hp: HParams, /) -> tuple[jax.Array, dict[str, jax.Array], PyTree]:
+        """``obs [E, O...] -> (action [E, ...], extras {name: [E, ...]}, carry)``. ``carry`` is the policy's
+        memory (a recurrent state ``[E, ...]``; None for feed-forward policies), already reset by the loop
+        where an episode starts. ``env_step``: env steps taken so far (unbatched int32), read by
+        schedules such as ε-greedy."""
+
+
+class AlgorithmInitCarry(Protocol):
+    def __call__(self, num_envs: int, /) -> PyTree:
+        """The recurrent state of ``num_envs`` envs at an episode's start (leaves ``[E, ...]``)."""
+
+
+class AlgorithmObserve(Protocol):
+    def __call__(self, agent: AgentState, unroll: Transition, hp: HParams, /) -> AgentState:
+        """See each new unroll ``[T, E]`` before learning (e.g. update observation statistics)."""
 
 
 class AlgorithmLearn(Protocol):
@@ -95,16 +107,23 @@ class AlgorithmLearn(Protocol):
 
 
 class AlgorithmGreedy(Protocol):
-    def __call__(self, agent: AgentState, obs: jax.Array, hp: HParams, /) -> jax.Array:
-        """The learner's deterministic (greedy) action ``[E]`` for ``obs [E, O...]``: what evaluation runs."""
+    def __call__(self, agent: AgentState, obs: jax.Array, carry: PyTree, hp: HParams, /) -> tuple[jax.Array, PyTree]:
+        """The learner's deterministic (greedy) action ``[E, ...]`` for ``obs [E, O...]`` (and the next
+        carry): what evaluation runs."""
 
 
 class Algorithm(NamedTuple):
     """An algorithm is a bundle of pure functions plus a storage choice (optax-style).
 
     ``hp`` is the dict of traced hyperparameters (``config.hparams``): numpy constants for a single
-    run, traced arrays for a sweep. The loop never looks inside it. ``greedy`` is what evaluation
-    runs; without it, evaluation samples from ``act`` (stochastic, from the evaluation keys).
+    run, traced arrays for a sweep. The loop never looks inside it. Optional pieces:
+
+    - ``greedy``: what evaluation runs; without it, evaluation samples from ``act``.
+    - ``init_carry``: a recurrent policy's state at an episode's start; the loop carries it across
+      steps and iterations, resets it where an episode starts (after a termination *or* a
+      truncation), and stores each step's carry and ``first`` flag in ``extras`` (``"carry"``,
+      ``"first"``) so learning can replay whole unrolls from their stored initial state.
+    - ``observe``: sees each new unroll before learning (observation normalisation statistics).
     """
 
     init: AlgorithmInit
@@ -113,6 +132,8 @@ class Algorithm(NamedTuple):
     learn: AlgorithmLearn
     storage: Storage
     greedy: AlgorithmGreedy | None = None
+    init_carry: AlgorithmInitCarry | None = None
+    observe: AlgorithmObserve | None = None
 
 
 class LoopState(NamedTuple):
@@ -124,6 +145,8 @@ class LoopState(NamedTuple):
     key: jax.Array  # PRNG key
     iteration: jax.Array  # int32 scalar: iterations completed
     hparams: HParams  # the traced hyperparameters given to train(key, hparams); {} for a single run
+    carry: PyTree  # the policy's recurrent state, leaves [E, ...]; None for feed-forward policies
+    first: jax.Array  # [E] bool: the next step starts an episode
 
 
 # Metric names every algorithm logs (NaN where a quantity does not exist for it), so the

@@ -44,9 +44,9 @@ def test_dqn_epsilon_greedy_uses_one_draw_correctly():
     algo, hp = make_dqn(cfg, env_spec("Probe-TwoArm-v0")), hparams(cfg)
     agent = algo.init(jax.random.PRNGKey(0))
     obs = jnp.zeros((20_000, 1))
-    a0, _ = algo.act(algo.actor(agent, hp), obs, jax.random.PRNGKey(1), 0, hp)
+    a0, _, _ = algo.act(algo.actor(agent, hp), obs, None, jax.random.PRNGKey(1), 0, hp)
     np.testing.assert_allclose(np.bincount(np.asarray(a0), minlength=2) / obs.shape[0], [0.5, 0.5], atol=0.02)
-    late, _ = algo.act(algo.actor(agent, hp), obs, jax.random.PRNGKey(1), cfg.total_timesteps, hp)
+    late, _, _ = algo.act(algo.actor(agent, hp), obs, None, jax.random.PRNGKey(1), cfg.total_timesteps, hp)
     assert len(set(np.asarray(late).tolist())) == 1  # same obs, ε = 0: always the argmax
 
 

@@ -108,8 +108,8 @@ def test_loop_is_blind_to_the_algorithm_name():
         algo: ClassVar[str] = "random-walk"
 
     def make_random(cfg, spec):
-        def act(actor, obs, key, env_step, hp):
-            return jax.random.randint(key, obs.shape[:1], 0, spec.num_actions), {}
+        def act(actor, obs, carry, key, env_step, hp):
+            return jax.random.randint(key, obs.shape[:1], 0, spec.num_actions), {}, carry
 
         def learn(agent, batch, key, env_step, hp):
             return agent + 1, {"loss": batch.reward.sum(), "grad_steps": (agent + 1).astype(jnp.float32)}

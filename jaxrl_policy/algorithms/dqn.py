@@ -62,7 +62,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
     def actor(state: DQNState, hp: HParams) -> ActorState:
         return ActorState(state.params, state.grad_steps)
 
-    def act(actor_state: ActorState, obs, key, env_step, hp: HParams):
+    def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
         q = apply(actor_state.params, obs)
         # One uniform draw per env does both jobs: u < ε explores, and then u / ε is uniform on
         # [0, 1) and picks the random action (one PRNG call per step instead of three).
@@ -71,7 +71,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         explore = u < eps
         random_action = jnp.minimum((u / jnp.maximum(eps, 1e-12) * A).astype(jnp.int32), A - 1)
         action = jnp.where(explore, random_action, jnp.argmax(q, -1))
-        return action, {"version": jnp.broadcast_to(actor_state.version, action.shape)}
+        return action, {"version": jnp.broadcast_to(actor_state.version, action.shape)}, carry
 
     def td_loss(td, hp: HParams):
         if cfg.loss == "huber":
@@ -125,8 +125,8 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         metrics["epsilon"] = epsilon_schedule(hp, cfg.total_timesteps, env_step)
         return state, metrics
 
-    def greedy(state: DQNState, obs, hp: HParams):  # ε = 0
-        return jnp.argmax(apply(state.params, obs), -1)
+    def greedy(state: DQNState, obs, carry, hp: HParams):  # ε = 0
+        return jnp.argmax(apply(state.params, obs), -1), carry
 
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage)

@@ -73,11 +73,11 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
     def actor(state: PPOState, hp: HParams) -> ActorState:
         return ActorState(state.params, state.grad_steps)
 
-    def act(actor_state: ActorState, obs, key, env_step, hp: HParams):
+    def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
         logits, value = apply(actor_state.params, obs)
         action, logp = sample_categorical(key, logits)
         return action, {"log_prob": logp, "value": value,
-                        "version": jnp.broadcast_to(actor_state.version, action.shape)}
+                        "version": jnp.broadcast_to(actor_state.version, action.shape)}, carry
 
     def loss_fn(params, hp: HParams, mb: Minibatch):
         logits, value = apply(params, mb.obs)
@@ -132,7 +132,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
         return PPOState(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
 
-    def greedy(state: PPOState, obs, hp: HParams):
-        return jnp.argmax(apply(state.params, obs)[0], -1)
+    def greedy(state: PPOState, obs, carry, hp: HParams):
+        return jnp.argmax(apply(state.params, obs)[0], -1), carry
 
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"))

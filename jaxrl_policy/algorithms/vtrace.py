@@ -82,10 +82,10 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         slot = version % (L_MAX + 1)
         return ActorState(jax.tree.map(lambda x: x[slot], state.past_params), version)
 
-    def act(actor_state: ActorState, obs, key, env_step, hp: HParams):
+    def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
         logits, _ = apply(actor_state.params, obs)
         action, logp = sample_categorical(key, logits)
-        return action, {"log_prob": logp, "version": jnp.broadcast_to(actor_state.version, action.shape)}
+        return action, {"log_prob": logp, "version": jnp.broadcast_to(actor_state.version, action.shape)}, carry
 
     def loss_fn(params, hp: HParams, u: Transition):
         # u: Transition [T, MB] (MB envs of one minibatch)
@@ -138,8 +138,8 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
         return VTraceState(params=params, opt_state=opt_state, grad_steps=grad_steps, past_params=ring), metrics
 
-    def greedy(state: VTraceState, obs, hp: HParams):  # the learner's current parameters, not the lagged actor's
-        return jnp.argmax(apply(state.params, obs)[0], -1)
+    def greedy(state: VTraceState, obs, carry, hp: HParams):  # the learner's current parameters, not the lagged actor's
+        return jnp.argmax(apply(state.params, obs)[0], -1), carry
 
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.replay_ratio)
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage)
