@@ -23,7 +23,7 @@ import numpy as np
 from jaxrl_policy.envs.adapter import env_spec, unknown_env_message
 
 Activation = Literal["tanh", "relu", "gelu", "silu"]
-Torso = Literal["auto", "mlp", "cnn"]
+Torso = Literal["auto", "mlp", "cnn", "gru"]
 
 
 class ConfigError(ValueError):
@@ -87,7 +87,13 @@ class BaseConfig:
     orthogonal_init: bool = True
     """[static] orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
     torso: Torso = "auto"
-    """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise."""
+    """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise; gru = MLP then a GRU core."""
+    rnn_size: int = 128
+    """[static] units of the GRU core when torso = gru."""
+    normalize_observations: bool = False
+    """[static] standardise observations with running statistics kept in the agent state."""
+    reward_scale: float = 1.0
+    """[traced] rewards are multiplied by this before learning (returns logged unscaled)."""
     num_chunks: int = 20
     """[static] host-visible chunks the run is split into (a progress line and log rows after each)."""
     eval_every: int | None = None
@@ -100,7 +106,10 @@ class BaseConfig:
     """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
 
     algo: ClassVar[str] = "base"
-    TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma"})
+    TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma",
+                                                   "reward_scale"})
+    CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
+    RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
     """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
 
     # ---- derived quantities -------------------------------------------------------------
@@ -185,16 +194,24 @@ class BaseConfig:
               and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
               "must be a non-empty tuple of positive integers")
         check("activation", self.activation in ("tanh", "relu", "gelu", "silu"), "must be tanh, relu, gelu or silu")
-        check("torso", self.torso in ("auto", "mlp", "cnn"), "must be auto, mlp or cnn")
+        check("torso", self.torso in ("auto", "mlp", "cnn", "gru"), "must be auto, mlp, cnn or gru")
+        if self.torso == "gru":
+            check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
+            pos_int("rnn_size")
+        check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
+        finite_pos("reward_scale")
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
                   f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
         if msg is None:
             spec = env_spec(self.env_id)
-            check("env_id", spec.num_actions is not None,
-                  f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one")
+            check("env_id", spec.num_actions is not None or self.CONTINUOUS_ACTIONS,
+                  f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one "
+                  "(ppo and vtrace act in continuous spaces)")
             if self.torso == "cnn":
                 check("torso", len(spec.obs_shape) == 3, f"cnn needs [H, W, C] observations; got {spec.obs_shape}")
+            if self.torso == "gru":
+                check("torso", len(spec.obs_shape) == 1, f"gru needs flat observations; got {spec.obs_shape}")
             if self.eval_episodes and self.eval_max_steps is None and spec.max_episode_steps is None:
                 check("eval_max_steps", False,
                       f"must be set: {self.env_id} has no time limit to end evaluation episodes")
@@ -212,7 +229,35 @@ class BaseConfig:
 
 
 @dataclass(frozen=True)
-class PPOConfig(BaseConfig):
+class ActorCriticConfig(BaseConfig):
+    """Fields of the actor-critic algorithms (PPO, V-trace): the policy head, continuous actions."""
+
+    share_torso: bool = False
+    """[static] one torso for policy and value (purejaxrl uses two; a gru core is always shared)."""
+    action_squash: Literal["clip", "tanh"] = "clip"
+    """[static] continuous actions: clip the Gaussian sample to the bounds in the env, or squash it with tanh."""
+    state_dependent_std: bool = False
+    """[static] continuous actions: the log-std is a head of the network (default: one learned vector)."""
+    log_std_init: float = 0.0
+    """[static] continuous actions: initial log-std of the Gaussian policy."""
+
+    CONTINUOUS_ACTIONS: ClassVar[bool] = True
+    RECURRENT: ClassVar[bool] = True
+
+    def _problems(self):
+        p = super()._problems()
+        if self.action_squash not in ("clip", "tanh"):
+            p.append(("action_squash", self.action_squash, "must be clip or tanh"))
+        if not (_is_number(self.log_std_init) and -20 <= self.log_std_init <= 2):
+            p.append(("log_std_init", self.log_std_init, "must be a number in [-20, 2]"))
+        for name in ("state_dependent_std", "share_torso"):
+            if not isinstance(getattr(self, name), bool):
+                p.append((name, getattr(self, name), "must be true or false"))
+        return p
+
+
+@dataclass(frozen=True)
+class PPOConfig(ActorCriticConfig):
     """PPO (Schulman et al. 2017) with GAE; defaults equal purejaxrl's ppo.py for CartPole-v1."""
 
     gae_lambda: float = 0.95
@@ -231,8 +276,6 @@ class PPOConfig(BaseConfig):
     """[traced] clip the value prediction around the old value by clip_eps (as purejaxrl)."""
     normalize_advantages: bool = True
     """[traced] standardise advantages per minibatch."""
-    share_torso: bool = False
-    """[static] one torso for policy and value (purejaxrl uses two)."""
 
     algo: ClassVar[str] = "ppo"
     TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_eps", "ent_coef", "vf_coef", "clip_value_loss",
@@ -264,6 +307,10 @@ class PPOConfig(BaseConfig):
                           f"must divide the batch num_envs × num_steps = {batch}"))
             elif self.normalize_advantages and batch // self.num_minibatches < 2:
                 p.append(("normalize_advantages", True, "needs minibatches of at least 2 samples"))
+            elif self.torso == "gru" and self.num_envs % self.num_minibatches:
+                p.append(("num_minibatches", self.num_minibatches,
+                          f"must divide num_envs = {self.num_envs} with torso gru (minibatches are whole unrolls of "
+                          "some envs, replayed from their stored recurrent state)"))
         return p
 
 
@@ -354,7 +401,7 @@ class DQNConfig(BaseConfig):
 
 
 @dataclass(frozen=True)
-class VTraceConfig(BaseConfig):
+class VTraceConfig(ActorCriticConfig):
     """IMPALA-style actor-critic with V-trace targets (Espeholt et al. 2018).
 
     ``policy_lag`` = 0, ``replay_capacity`` = 1, ``replay_ratio`` = 1 is on-policy A2C with GAE-like
@@ -393,8 +440,6 @@ class VTraceConfig(BaseConfig):
     """[static] minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
     normalize_advantages: bool = False
     """[traced] standardise the policy-gradient advantages per minibatch."""
-    share_torso: bool = False
-    """[static] one torso for policy and value."""
 
     algo: ClassVar[str] = "vtrace"
     TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold",

@@ -104,33 +104,65 @@ def make_torso(kind: str, hidden_sizes, activation, orthogonal_init) -> nn.Modul
 
 
 class ActorCritic(nn.Module):
-    """Policy logits ``[B, A]`` and state value ``[B]``.
+    """Policy parameters and state value ``[B]`` (plus the next recurrent state).
 
-    ``share_torso=False`` (purejaxrl's layout) gives actor and critic their own torsos.
+    ``__call__(obs [B, O...], carry=None) -> (policy, value [B], carry)``. ``policy`` is logits ``[B, A]``
+    (discrete) or ``distributions.Gaussian(mean [B, D], log_std [B, D])`` (continuous: ``num_actions``
+    None, ``action_dim`` D; the log-std is one learned vector, or a head when ``state_dependent_std``).
+    ``share_torso=False`` (purejaxrl's layout) gives actor and critic their own torsos. With
+    ``rnn_size`` > 0 the torso feeds a GRU core (Cho et al. 2014) shared by both heads; ``carry`` is its
+    state ``[B, rnn_size]`` and must be given (``initial_carry``).
     """
 
-    num_actions: int
+    num_actions: int | None
     hidden_sizes: Sequence[int] = (64, 64)
     activation: str = "tanh"
     orthogonal_init: bool = True
     torso: str = "mlp"
     share_torso: bool = False
+    action_dim: int = 0
+    state_dependent_std: bool = False
+    log_std_init: float = 0.0
+    rnn_size: int = 0
 
     def setup(self):
         mk = lambda: make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init)  # noqa: E731
         self.actor_torso = mk()
-        if not self.share_torso:
+        if not self.share_torso and not self.rnn_size:
             self.critic_torso = mk()
-        self.policy_head = _dense(self.num_actions, 0.01, self.orthogonal_init)
+        if self.rnn_size:
+            self.core = nn.GRUCell(self.rnn_size)
+        self.policy_head = _dense(self.num_actions or self.action_dim, 0.01, self.orthogonal_init)
+        if self.num_actions is None and self.state_dependent_std:
+            self.log_std_head = _dense(self.action_dim, 0.01, self.orthogonal_init)
+        elif self.num_actions is None:
+            self.log_std = self.param("log_std", constant(self.log_std_init), (self.action_dim,))
         self.value_head = _dense(1, 1.0, self.orthogonal_init)
 
-    def __call__(self, obs):
-        logits = self.policy_head(self.actor_torso(obs))
-        return logits, self.value(obs)
+    def _policy(self, h):
+        out = self.policy_head(h)
+        if self.num_actions is not None:
+            return out
+        from jaxrl_policy.distributions import Gaussian
+        log_std = self.log_std_head(h) if self.state_dependent_std else jnp.broadcast_to(self.log_std, out.shape)
+        return Gaussian(mean=out, log_std=log_std)
 
-    def value(self, obs):
+    def __call__(self, obs, carry=None):
+        if self.rnn_size:
+            carry, h = self.core(carry, self.actor_torso(obs))
+            return self._policy(h), self.value_head(h)[..., 0], carry
+        return self._policy(self.actor_torso(obs)), self.value(obs), carry
+
+    def value(self, obs, carry=None):
+        """V(obs) ``[B]`` (a recurrent net: from ``carry``, the state before ``obs``)."""
+        if self.rnn_size:
+            return self(obs, carry)[1]
         torso = self.actor_torso if self.share_torso else self.critic_torso
         return self.value_head(torso(obs))[..., 0]
+
+    def initial_carry(self, batch: int):
+        """The recurrent state at an episode's start: zeros ``[batch, rnn_size]`` (None without a core)."""
+        return jnp.zeros((batch, self.rnn_size), jnp.float32) if self.rnn_size else None
 
 
 class QNetwork(nn.Module):
@@ -149,10 +181,17 @@ class QNetwork(nn.Module):
 
 
 def make_actor_critic(cfg, spec) -> ActorCritic:
-    """The actor-critic network a config asks for (PPO, V-trace): ``cfg`` network fields, ``spec`` the env's."""
+    """The actor-critic network a config asks for (PPO, V-trace): ``cfg`` network fields, ``spec`` the env's.
+
+    ``torso = "gru"``: an MLP torso then a GRU core of ``rnn_size`` units.
+    """
+    recurrent = cfg.torso == "gru"
     return ActorCritic(num_actions=spec.num_actions, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
-                       orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso),
-                       share_torso=cfg.share_torso)
+                       orthogonal_init=cfg.orthogonal_init,
+                       torso="mlp" if recurrent else torso_kind(spec.obs_shape, cfg.torso),
+                       share_torso=cfg.share_torso, action_dim=int(np.prod(spec.action_shape or (0,))),
+                       state_dependent_std=getattr(cfg, "state_dependent_std", False),
+                       log_std_init=getattr(cfg, "log_std_init", 0.0), rnn_size=cfg.rnn_size if recurrent else 0)
 
 
 def make_q_network(cfg, spec) -> QNetwork:

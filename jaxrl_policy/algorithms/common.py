@@ -10,15 +10,18 @@ nothing for sweepability.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxrl_policy.distributions import ActionSpace
 from jaxrl_policy.losses import categorical_log_prob
-from jaxrl_policy.types import HParams
+from jaxrl_policy.normalization import RunningStats, init_stats
+from jaxrl_policy.normalization import update as update_stats
+from jaxrl_policy.types import HParams, Transition
 
 
 def is_constant(x) -> bool:
@@ -187,3 +190,39 @@ def nan_like(tree):
 def mean_metrics(stacked: dict[str, jax.Array]) -> dict[str, jax.Array]:
     """Average per-gradient-step metrics ``[G]`` into scalars (max for ``*_max``)."""
     return {k: (v.max() if k.endswith("_max") else v.mean()) for k, v in stacked.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# what the actor-critic algorithms share beyond the update: action spaces, observations, memory
+# ---------------------------------------------------------------------------------------------
+def action_space(cfg, spec) -> ActionSpace:
+    """The env's action space as the distribution functions need it (``cfg.action_squash`` for Box spaces)."""
+    return ActionSpace(num_actions=spec.num_actions, low=spec.action_low, high=spec.action_high,
+                       squash=getattr(cfg, "action_squash", "clip"))
+
+
+def init_obs_stats(cfg, spec) -> RunningStats | None:
+    """Running observation statistics for the agent state, or None without ``normalize_observations``."""
+    return init_stats(spec.obs_shape) if cfg.normalize_observations else None
+
+
+def observe_obs_stats(agent, unroll: Transition, hp: HParams):
+    """``Algorithm.observe`` for agents with an ``obs_stats`` field: merge the new unroll's observations."""
+    return agent._replace(obs_stats=update_stats(agent.obs_stats, unroll.obs))
+
+
+def unroll_policy(apply: Callable[..., Any], params, obs, carry0, first):
+    """Replay a recurrent actor-critic over ``[T, B]`` from its stored initial state, resetting where an
+    episode starts: ``(policy [T, B, ...], value [T, B], carry after each step [T, B, H])``.
+
+    ``obs``: ``[T, B, O...]``; ``carry0``: ``[B, H]`` (the state before step 0, already reset if an
+    episode started there); ``first``: ``[T, B]`` bool.
+    """
+    def step(carry, xs):
+        o, f = xs
+        carry = jnp.where(f[:, None], jnp.zeros_like(carry), carry)
+        policy, value, carry = apply(params, o, carry)
+        return carry, (policy, value, carry)
+
+    _, (policy, value, carries) = jax.lax.scan(step, carry0, (obs, first))
+    return policy, value, carries

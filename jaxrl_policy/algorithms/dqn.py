@@ -19,10 +19,20 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy import losses
-from jaxrl_policy.algorithms.common import HParams, age_diagnostics, init_optimizer, make_update, mean_metrics, nan_like
+from jaxrl_policy.algorithms.common import (
+    HParams,
+    age_diagnostics,
+    init_obs_stats,
+    init_optimizer,
+    make_update,
+    mean_metrics,
+    nan_like,
+    observe_obs_stats,
+)
 from jaxrl_policy.config import DQNConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import dummy_obs, make_q_network
+from jaxrl_policy.normalization import RunningStats, normalize
 from jaxrl_policy.storage import make_ring
 from jaxrl_policy.types import Algorithm, Params, Transition
 
@@ -32,11 +42,13 @@ class DQNState(NamedTuple):
     target_params: Params  # target Q-network θ⁻
     opt_state: optax.OptState
     grad_steps: jax.Array  # int32 scalar
+    obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
 class ActorState(NamedTuple):
     params: Params
     version: jax.Array  # int32 scalar: gradient steps of the acting parameters
+    obs_stats: RunningStats | None
 
 
 def epsilon_schedule(hp: HParams, total_timesteps: int, env_step):
@@ -57,13 +69,13 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
     def init(key):
         params = net.init(key, dummy_obs(spec.obs_shape))
         return DQNState(params=params, target_params=params, opt_state=init_optimizer(params),
-                        grad_steps=jnp.zeros((), jnp.int32))
+                        grad_steps=jnp.zeros((), jnp.int32), obs_stats=init_obs_stats(cfg, spec))
 
     def actor(state: DQNState, hp: HParams) -> ActorState:
-        return ActorState(state.params, state.grad_steps)
+        return ActorState(state.params, state.grad_steps, state.obs_stats)
 
     def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
-        q = apply(actor_state.params, obs)
+        q = apply(actor_state.params, normalize(actor_state.obs_stats, obs))
         # One uniform draw per env does both jobs: u < ε explores, and then u / ε is uniform on
         # [0, 1) and picks the random action (one PRNG call per step instead of three).
         eps = epsilon_schedule(hp, cfg.total_timesteps, env_step)
@@ -78,15 +90,17 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
             return losses.huber_loss(td, hp["huber_delta"])
         return losses.squared_loss(td)
 
-    def loss_fn(params, hp: HParams, target_params, b: Transition):
-        q_tm1 = apply(params, b.obs)  # [B, A]
-        q_t_value = apply(target_params, b.next_obs)
+    def loss_fn(params, hp: HParams, target_params, b: Transition, obs_stats):
+        obs, next_obs = normalize(obs_stats, b.obs), normalize(obs_stats, b.next_obs)
+        q_tm1 = apply(params, obs)  # [B, A]
+        q_t_value = apply(target_params, next_obs)
         discount_t = hp["gamma"] * (1.0 - b.terminated.astype(jnp.float32))
+        reward = b.reward * hp["reward_scale"]
         if cfg.double_q:
-            q_t_selector = apply(params, b.next_obs)
-            td = jax.vmap(losses.double_q_learning)(q_tm1, b.action, b.reward, discount_t, q_t_value, q_t_selector)
+            q_t_selector = apply(params, next_obs)
+            td = jax.vmap(losses.double_q_learning)(q_tm1, b.action, reward, discount_t, q_t_value, q_t_selector)
         else:
-            td = jax.vmap(losses.q_learning)(q_tm1, b.action, b.reward, discount_t, q_t_value)
+            td = jax.vmap(losses.q_learning)(q_tm1, b.action, reward, discount_t, q_t_value)
         return td_loss(td, hp).mean(), {"q_mean": q_tm1.mean(), "td_abs": jnp.abs(td).mean()}
 
     update = make_update(loss_fn, G, cfg.num_iterations)
@@ -95,7 +109,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         # batch: Transition [G, B]; one gradient step per draw (the replay ratio).
         def step(carry, b):
             params, opt_state = carry
-            params, opt_state, metrics = update(params, opt_state, hp, state.target_params, b)
+            params, opt_state, metrics = update(params, opt_state, hp, state.target_params, b, state.obs_stats)
             return (params, opt_state), metrics
 
         (params, opt_state), stats = jax.lax.scan(step, (state.params, state.opt_state), batch)
@@ -109,7 +123,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         metrics = mean_metrics(stats)
         metrics.update(age_diagnostics(state.grad_steps, batch.extras["version"]))
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
-        return DQNState(params=params, target_params=target, opt_state=opt_state, grad_steps=grad_steps), metrics
+        return state._replace(params=params, target_params=target, opt_state=opt_state, grad_steps=grad_steps), metrics
 
     def learn(state: DQNState, batch: Transition, key, env_step, hp: HParams):
         def wait(state, batch):  # before learning_starts: no update, NaN metrics
@@ -126,7 +140,8 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         return state, metrics
 
     def greedy(state: DQNState, obs, carry, hp: HParams):  # ε = 0
-        return jnp.argmax(apply(state.params, obs), -1), carry
+        return jnp.argmax(apply(state.params, normalize(state.obs_stats, obs)), -1), carry
 
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage)
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage,
+                     observe=observe_obs_stats if cfg.normalize_observations else None)

@@ -1,13 +1,17 @@
 """PPO (Schulman et al. 2017) with GAE (Schulman et al. 2016) as a bundle of pure functions.
 
-Shape legend: ``T`` time, ``E`` envs, ``N = T·E`` batch, ``M`` minibatch, ``A`` actions,
+Shape legend: ``T`` time, ``E`` envs, ``N = T·E`` batch, ``M`` minibatch, ``MB`` envs per minibatch
+(recurrent), ``A`` actions, ``D`` continuous action dimensions, ``H`` recurrent state,
 ``G = num_epochs · num_minibatches`` gradient steps per iteration.
 
 Storage: a ring of one unroll sampled as ``latest`` (strictly on-policy). Reuse: ``num_epochs``
-passes × ``num_minibatches`` minibatches over each unroll. Truncation: advantages bootstrap
-from V(next_obs) at a time limit and cut the λ-trace there; a termination bootstraps with 0.
-Traced hyperparameters (``hp``): learning rate and its annealing, Adam ε, gradient clipping, γ,
-λ, clip ε, entropy and value coefficients, value clipping and advantage normalisation.
+passes × ``num_minibatches`` minibatches over each unroll — shuffled transitions for a feed-forward
+policy; for a recurrent one (``torso = gru``) whole unrolls of ``MB`` envs, replayed through the GRU
+from the recurrent state stored at their first step (no shuffling across time). Truncation:
+advantages bootstrap from V(next_obs) at a time limit and cut the λ-trace there; a termination
+bootstraps with 0. Discrete or continuous actions (``distributions.py``). Traced hyperparameters
+(``hp``): learning rate and its annealing, Adam ε, gradient clipping, γ, λ, clip ε, entropy and
+value coefficients, value clipping, advantage normalisation, reward scale.
 """
 from __future__ import annotations
 
@@ -17,24 +21,29 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from jaxrl_policy import distributions as dist
 from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import (
     HParams,
+    action_space,
     age_diagnostics,
     flag,
+    init_obs_stats,
     init_optimizer,
     make_update,
     mean_metrics,
     next_values,
+    observe_obs_stats,
     ratio_diagnostics,
-    sample_categorical,
     sampled_kl,
     shuffle,
     standardize,
+    unroll_policy,
 )
 from jaxrl_policy.config import PPOConfig
 from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.normalization import RunningStats, normalize
 from jaxrl_policy.storage import make_ring
 from jaxrl_policy.types import Algorithm, Params, Transition
 
@@ -43,53 +52,69 @@ class PPOState(NamedTuple):
     params: Params  # actor-critic parameters
     opt_state: optax.OptState
     grad_steps: jax.Array  # int32 scalar: gradient steps taken
+    obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
 class ActorState(NamedTuple):
     params: Params  # the parameters that act
     version: jax.Array  # int32 scalar: the learner's gradient steps when they were current
+    obs_stats: RunningStats | None
 
 
 class Minibatch(NamedTuple):
-    obs: jax.Array  # [M, O...]
-    action: jax.Array  # [M]
+    obs: jax.Array  # [M, O...] (recurrent: [T, MB, O...])
+    action: jax.Array  # [M] or [M, D]
     log_prob: jax.Array  # [M] log μ(a|s) of the acting policy
     value: jax.Array  # [M] V(s) at acting time
     advantage: jax.Array  # [M]
     target: jax.Array  # [M] value target: advantage + value
+    carry: Any  # recurrent: the state before the first step [MB, H]; None otherwise
+    first: Any  # recurrent: [T, MB] episode starts; None otherwise
 
 
 def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
     net = make_actor_critic(cfg, spec)
     apply: Callable[..., Any] = net.apply  # (flax types the result as Any | (Any, mutated variables))
+    space = action_space(cfg, spec)
+    recurrent = cfg.torso == "gru"
     G = cfg.gradient_steps_per_iteration
-    N = cfg.num_envs * cfg.num_steps
-    M = N // cfg.num_minibatches
+    T, E = cfg.num_steps, cfg.num_envs
+    N = E * T
+    NMB = cfg.num_minibatches
 
     def init(key):
-        params = net.init(key, dummy_obs(spec.obs_shape))
-        return PPOState(params=params, opt_state=init_optimizer(params), grad_steps=jnp.zeros((), jnp.int32))
+        params = net.init(key, dummy_obs(spec.obs_shape), net.initial_carry(1))
+        return PPOState(params=params, opt_state=init_optimizer(params), grad_steps=jnp.zeros((), jnp.int32),
+                        obs_stats=init_obs_stats(cfg, spec))
 
     def actor(state: PPOState, hp: HParams) -> ActorState:
-        return ActorState(state.params, state.grad_steps)
+        return ActorState(state.params, state.grad_steps, state.obs_stats)
 
     def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
-        logits, value = apply(actor_state.params, obs)
-        action, logp = sample_categorical(key, logits)
+        policy, value, carry = apply(actor_state.params, normalize(actor_state.obs_stats, obs), carry)
+        action, logp = dist.sample(key, policy, space)
         return action, {"log_prob": logp, "value": value,
-                        "version": jnp.broadcast_to(actor_state.version, action.shape)}, carry
+                        "version": jnp.broadcast_to(actor_state.version, logp.shape)}, carry
+
+    def greedy(state: PPOState, obs, carry, hp: HParams):
+        policy, _, carry = apply(state.params, normalize(state.obs_stats, obs), carry)
+        return dist.mode(policy, space), carry
 
     def loss_fn(params, hp: HParams, mb: Minibatch):
-        logits, value = apply(params, mb.obs)
-        log_ratio = losses.categorical_log_prob(logits, mb.action) - mb.log_prob
+        if recurrent:
+            policy, value, _ = unroll_policy(apply, params, mb.obs, mb.carry, mb.first)  # [T, MB, ...]
+        else:
+            policy, value, _ = apply(params, mb.obs)
+        logp = dist.log_prob(policy, mb.action, space)
+        log_ratio = (logp - mb.log_prob).reshape(-1)
         ratio = jnp.exp(log_ratio)
-        adv = flag(hp["normalize_advantages"], lambda: standardize(mb.advantage), lambda: mb.advantage)
+        adv = flag(hp["normalize_advantages"], lambda: standardize(mb.advantage), lambda: mb.advantage).reshape(-1)
         pg_loss = losses.ppo_clip_loss(ratio_t=ratio, adv_t=adv, epsilon=hp["clip_eps"])
+        v, v_old, target = value.reshape(-1), mb.value.reshape(-1), mb.target.reshape(-1)
         v_loss = flag(hp["clip_value_loss"],
-                      lambda: losses.ppo_value_loss(v_t=value, v_old_t=mb.value, target_t=mb.target,
-                                                    clip_epsilon=hp["clip_eps"]),
-                      lambda: losses.ppo_value_loss(v_t=value, v_old_t=mb.value, target_t=mb.target))
-        ent_loss = losses.entropy_loss(logits_t=logits)
+                      lambda: losses.ppo_value_loss(v_t=v, v_old_t=v_old, target_t=target, clip_epsilon=hp["clip_eps"]),
+                      lambda: losses.ppo_value_loss(v_t=v, v_old_t=v_old, target_t=target))
+        ent_loss = -dist.entropy(policy, space).mean()
         total = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * ent_loss
         aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss, "policy_kl": sampled_kl(log_ratio),
                **ratio_diagnostics(ratio, 1 - hp["clip_eps"], 1 + hp["clip_eps"])}
@@ -97,30 +122,43 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
 
     update = make_update(loss_fn, G, cfg.num_iterations)
 
+    def bootstrap_values(state: PPOState, unroll: Transition, obs, next_obs):
+        """V(next_obs) ``[T, E]``: V(obs_{t+1}) inside an episode, V(final obs) at a truncation."""
+        ex = unroll.extras
+        if recurrent:  # replay the unroll to get the state after each step, then V(next_obs | that state)
+            _, _, carries = unroll_policy(apply, state.params, obs, ex["carry"][0], ex["first"])
+            flat = lambda x: x.reshape(N, *x.shape[2:])  # noqa: E731
+            return apply(state.params, flat(next_obs), flat(carries), method=ActorCritic.value).reshape(T, E)
+        return next_values(lambda o: apply(state.params, o, method=ActorCritic.value), ex["value"], next_obs,
+                           unroll.truncated, spec.max_episode_steps)
+
     def learn(state: PPOState, unroll: Transition, key, env_step, hp: HParams):
         ex = unroll.extras
-        # Bootstrap values of the true next observations: equal to V(obs_{t+1}) inside an
-        # episode, V(final obs) at a truncation; unused (discount 0) at a termination.
-        v_t = next_values(lambda o: apply(state.params, o, method=ActorCritic.value), ex["value"],
-                          unroll.next_obs, unroll.truncated, spec.max_episode_steps)  # [T, E]
+        obs = normalize(state.obs_stats, unroll.obs)
+        v_t = bootstrap_values(state, unroll, obs, normalize(state.obs_stats, unroll.next_obs))  # [T, E]
         discount_t = hp["gamma"] * (1.0 - unroll.terminated.astype(jnp.float32))
         adv = jax.vmap(losses.gae_bootstrapped, in_axes=(1, 1, 1, 1, None, 1), out_axes=1)(
-            unroll.reward, discount_t, ex["value"], v_t, hp["gae_lambda"], unroll.truncated)
+            unroll.reward * hp["reward_scale"], discount_t, ex["value"], v_t, hp["gae_lambda"], unroll.truncated)
+        data = Minibatch(obs=obs, action=unroll.action, log_prob=ex["log_prob"], value=ex["value"], advantage=adv,
+                         target=adv + ex["value"], carry=ex["carry"][0] if recurrent else None,
+                         first=ex["first"] if recurrent else None)
 
-        def flat(x):
-            return x.reshape((N, *x.shape[2:]))
-
-        data = Minibatch(obs=flat(unroll.obs), action=flat(unroll.action), log_prob=flat(ex["log_prob"]),
-                         value=flat(ex["value"]), advantage=flat(adv), target=flat(adv + ex["value"]))
-
-        def minibatch(carry, idx):
+        def minibatch(carry, mb: Minibatch):
             params, opt_state = carry
-            params, opt_state, metrics = update(params, opt_state, hp, jax.tree.map(lambda x: x[idx], data))
+            params, opt_state, metrics = update(params, opt_state, hp, mb)
             return (params, opt_state), metrics
 
         def epoch(carry, epoch_key):
-            perm = shuffle(epoch_key, N).reshape(cfg.num_minibatches, M)
-            return jax.lax.scan(minibatch, carry, perm)
+            if recurrent:  # whole unrolls of MB envs: permute the envs, keep time in order
+                envs = jax.random.permutation(epoch_key, E).reshape(NMB, E // NMB)
+                time_major = data._replace(carry=None)  # every field [T, E, ...]
+                mbs = jax.vmap(lambda idx: jax.tree.map(lambda x: x[:, idx], time_major))(envs)
+                mbs = mbs._replace(carry=data.carry[envs])  # [NMB, MB, H]
+            else:  # shuffled transitions of [N]
+                perm = shuffle(epoch_key, N).reshape(NMB, N // NMB)
+                flat = jax.tree.map(lambda x: x.reshape((N, *x.shape[2:])), data._replace(carry=None, first=None))
+                mbs = jax.tree.map(lambda x: x[perm], flat)
+            return jax.lax.scan(minibatch, carry, mbs)
 
         (params, opt_state), stats = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(key, cfg.num_epochs))
@@ -130,9 +168,8 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         age = age_diagnostics(state.grad_steps, ex["version"])
         metrics.update(data_age=age["data_age"] + (G - 1) / 2, data_age_max=age["data_age_max"] + (G - 1))
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
-        return PPOState(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
+        return state._replace(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
 
-    def greedy(state: PPOState, obs, carry, hp: HParams):
-        return jnp.argmax(apply(state.params, obs)[0], -1), carry
-
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"))
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"),
+                     init_carry=net.initial_carry if recurrent else None,
+                     observe=observe_obs_stats if cfg.normalize_observations else None)

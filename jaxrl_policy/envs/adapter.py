@@ -16,6 +16,7 @@ from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 
 def _probes() -> dict:
@@ -34,6 +35,9 @@ class EnvSpec(NamedTuple):
     obs_shape: tuple[int, ...]
     num_actions: int | None  # None for continuous action spaces
     max_episode_steps: int | None
+    action_shape: tuple[int, ...] = ()  # continuous: (D,); discrete: ()
+    action_low: tuple[float, ...] | None = None  # continuous: the Box bounds, [D]
+    action_high: tuple[float, ...] | None = None
 
 
 class EnvState(NamedTuple):
@@ -67,7 +71,9 @@ class VecEnv(NamedTuple):
 def registered_env_ids() -> list[str]:
     import gymnax
 
-    return list(gymnax.registered_envs) + list(_probes())
+    from jaxrl_policy.envs.wrappers import WRAPPED
+
+    return list(gymnax.registered_envs) + list(_probes()) + list(WRAPPED)
 
 
 def unknown_env_message(env_id: str) -> str | None:
@@ -81,13 +87,19 @@ def unknown_env_message(env_id: str) -> str | None:
 
 
 def make_gymnax(env_id: str):
-    """Return ``(env, params)`` for a gymnax id or a probe id."""
+    """Return ``(env, params)`` for a gymnax id, a probe id or a wrapped id (``envs/wrappers.py``)."""
     probes = _probes()
     if env_id in probes:
         env = probes[env_id]()
         return env, env.default_params
     import gymnax
 
+    from jaxrl_policy.envs.wrappers import WRAPPED
+
+    if env_id in WRAPPED:
+        base, wrap = WRAPPED[env_id]
+        env, params = gymnax.make(base)
+        return wrap(env), params
     return gymnax.make(env_id)
 
 
@@ -97,8 +109,14 @@ def env_spec(env_id: str) -> EnvSpec:
     num_actions = int(space.n) if hasattr(space, "n") else None
     obs_shape = tuple(int(d) for d in env.observation_space(params).shape)
     max_steps = getattr(params, "max_steps_in_episode", None)
+    extra: dict[str, Any] = {}
+    if num_actions is None:  # a Box: its shape and bounds, broadcast to [D]
+        shape = tuple(int(d) for d in space.shape) or (1,)
+        extra = dict(action_shape=shape,
+                     action_low=tuple(float(x) for x in np.broadcast_to(np.asarray(space.low, np.float32), shape)),
+                     action_high=tuple(float(x) for x in np.broadcast_to(np.asarray(space.high, np.float32), shape)))
     return EnvSpec(env_id=env_id, obs_shape=obs_shape, num_actions=num_actions,
-                   max_episode_steps=None if max_steps is None else int(max_steps))
+                   max_episode_steps=None if max_steps is None else int(max_steps), **extra)
 
 
 def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
@@ -114,6 +132,9 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
 
     def step(key, state, action):
         keys = jax.random.split(key, num_envs)
+        if spec.num_actions is None:  # continuous: the policy's sample, clipped to the env's bounds here
+            action = jnp.clip(action, jnp.asarray(spec.action_low), jnp.asarray(spec.action_high))
+            action = action.reshape(num_envs, *env.action_space(params).shape)
         obs, inner, reward, terminated, truncated, info = jax.vmap(
             env.step, in_axes=(0, 0, 0, None))(keys, state.inner, action, params)
         reward = reward.astype(jnp.float32)
