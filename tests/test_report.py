@@ -434,6 +434,7 @@ def test_torn_last_line_is_skipped(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_sweep(tmp_path_factory):
+    """Two points × two seeds of a tiny PPO (test_sinks runs the same program: one compile per process)."""
     from jaxrl_policy import default_config
     from jaxrl_policy.sweep import run_sweep
 
