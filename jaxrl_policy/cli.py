@@ -345,7 +345,9 @@ def cmd_report(argv: list[str]) -> None:
                "(IQM with 95%% CI per task, and the normalised aggregate over tasks), poi (probability of "
                "improvement X vs Y with CIs), profiles (performance profiles)")
     p.add_argument("runs", nargs="+", help="run, compare or sweep folders")
-    p.add_argument("--out", default=None, help="output folder (default: the first run's parent; a sweep's own)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: the folder that holds the runs, e.g. the compare folder; a "
+                        "sweep's own)")
     p.add_argument("--x", default="env_steps", choices=["env_steps", "grad_steps", "wall_s"],
                    help="x axis of the learning curves (default env_steps; scores are always compared at a "
                         "matched env-step budget)")
@@ -369,13 +371,16 @@ def cmd_report(argv: list[str]) -> None:
         _fail(f"--bins = {a.bins}: must be an integer >= 2")
     try:
         dirs = find_run_dirs(given)
-        res = report_runs(dirs, a.out or dirs[0].parent, bins=a.bins, x=a.x,
-                          threshold=parse_thresholds(a.threshold or []), aggregate=not a.no_aggregate,
-                          score=a.score)
+        parents = {d.parent.resolve() for d in dirs}
+        if a.out is None and len(parents) > 1:
+            _fail(f"the runs are in {len(parents)} different folders ({', '.join(sorted(map(str, parents)))}): "
+                  "say where the report goes with --out DIR")
+        out = Path(a.out) if a.out is not None else dirs[0].parent
+        res = report_runs(dirs, out, bins=a.bins, x=a.x, threshold=parse_thresholds(a.threshold or []),
+                          aggregate=not a.no_aggregate, score=a.score)
     except ValueError as e:
         _fail(str(e))
     print(res["markdown"])
-    out = Path(a.out or dirs[0].parent)
     print(f"wrote {out}/summary.md, table.tex, summary.json, report.json"
           + (", " + ", ".join(Path(f).name for f in res["figures"]) if res["figures"] else ""))
 

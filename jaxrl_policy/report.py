@@ -786,7 +786,7 @@ def table_tex(cells: Sequence[_Cell], aggregate_rows: Sequence[Mapping[str, Any]
             "Env steps to threshold"]
     lines = ["% jaxrl-policy report: IQM [95% CI] over seeds (stratified percentile bootstrap over runs).",
              "% Needs \\usepackage{booktabs}.",
-             "\\begin{tabular}{llllll}", "\\toprule",
+             "\\begin{tabular}{llrrrr}", "\\toprule",
              " & ".join(head) + r" \\", "\\midrule"]
     task = None
     for c in cells:
@@ -893,7 +893,8 @@ def plot_final_scores(panels: Sequence[tuple[str, str, Mapping[str, Mapping[str,
     a row, the final eval return (filled circle) and final training return (open square)."""
     from matplotlib.lines import Line2D
 
-    fig = _figure(min(4.2 * len(panels), 16), 0.55 * len(labels) + 1.8)
+    longest = max((len(lab) for lab in labels), default=1)  # every panel names its algorithms
+    fig = _figure(min((3.4 + 0.075 * longest) * len(panels), 18), 0.55 * len(labels) + 1.8)
     colors = _colors(labels)
     for k, (name, xlabel, est) in enumerate(panels):
         ax = fig.add_subplot(1, len(panels), k + 1)
@@ -969,6 +970,7 @@ def plot_profiles(panels: Sequence[tuple[str, str, Mapping[str, Mapping[str, np.
         ax.set_title(_tx(name), fontsize="medium")
         ax.grid(True, alpha=0.3)
     _legend_below(fig, [lab for lab in labels if any(lab in p[2] for p in panels)], colors)
+    fig.suptitle("Performance profiles (95% CI bands)", fontsize="medium")
     return _save(fig, out, stem)
 
 

@@ -478,3 +478,16 @@ def test_report_real_sweep_with_a_compare(real_sweep, tmp_path):
     labels = [c.label for c in res["cells"]]
     assert labels == ["ppo learning_rate=0.0001", "ppo learning_rate=0.003", "dqn"]
     assert all(np.isfinite(c.final_eval["iqm"]) for c in res["cells"])
+
+
+def test_cli_default_out_is_the_folder_that_holds_the_runs(tmp_path, capsys):
+    cmp_dir = make_compare(tmp_path / "cmp", [("a", "CartPole-v1", RAMP), ("b", "CartPole-v1", RAMP[::-1])])
+    other = make_run(tmp_path / "elsewhere" / "c", "c", "CartPole-v1", RAMP)
+    main(["report", str(cmp_dir), "--threshold", "15"])  # regenerates the compare folder's report in place
+    assert "# Report: CartPole-v1" in (cmp_dir / "summary.md").read_text()
+    assert [r["algo"] for r in json.loads((cmp_dir / "summary.json").read_text())["runs"]] == ["a", "b"]
+    assert (cmp_dir / "table.tex").exists()
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:  # runs from two places: it will not guess where the report goes
+        main(["report", str(cmp_dir), str(other)])
+    assert e.value.code == 2 and "--out DIR" in capsys.readouterr().err
