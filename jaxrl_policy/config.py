@@ -175,8 +175,13 @@ class BaseConfig:
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
                   f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
+        spec = None
         if msg is None:
-            spec = env_spec(self.env_id)
+            try:
+                spec = env_spec(self.env_id)
+            except Exception as e:  # any failure to build the env (MNISTBandit-bsuite downloads MNIST) is the id's
+                check("env_id", False, f"gymnax could not build this environment ({type(e).__name__}: {e})")
+        if spec is not None:
             check("env_id", spec.num_actions is not None,
                   f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one")
             if self.torso == "cnn":
