@@ -164,6 +164,7 @@ def test_patch_conv_general_dilated_matches_lax(padding, kernel_size):
         nn.Conv(4, kernel_size, padding=padding, conv_general_dilated=patch_conv_general_dilated)
     p = conv.init(jax.random.PRNGKey(1), x)
     np.testing.assert_allclose(ours.apply(p, x), conv.apply(p, x), rtol=RTOL, atol=ATOL)
+    assert "conv_general_dilated" not in str(jax.make_jaxpr(ours.apply)(p, x))  # patched, not passed on
 
 
 def test_patch_conv_passes_other_convolutions_on():
