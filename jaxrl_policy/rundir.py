@@ -102,10 +102,9 @@ def describe_run(folder: Path) -> str:
         return "a sweep" + (" (finished)" if (folder / "summary.json").exists() else " (not finished)")
     if (folder / "summary.json").exists():
         return "a finished run"
-    found = run_contents(folder)
     if (folder / "config.json").exists():
         return "a run that did not finish"
-    return "runs (" + ", ".join(found[:3]) + (", …" if len(found) > 3 else "") + ")"
+    return "runs"
 
 
 def clear_run(folder: Path) -> list[str]:

@@ -100,6 +100,8 @@ def problems_of_accepted(cfg, field, value) -> list[str]:
     tp = typing.get_type_hints(type(cfg))[field]
     if not _type_ok(tp, value):
         out.append(f"accepted a {type(value).__name__} for a {tp} field")
+    if isinstance(value, float) and not math.isfinite(value):
+        out.append("accepted a non-finite value")
     if isinstance(value, (int, float)) and not _is_bool(value) and math.isfinite(value):
         if isinstance(value, int) and value > INT32_MAX:
             out.append("int beyond int32")

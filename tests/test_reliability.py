@@ -398,3 +398,17 @@ def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
         assert any("chunk_000003" in n and "unusable" in n for n in notes), (how, notes)
         assert any("resuming from the older checkpoint chunk_000002" in n for n in notes), (how, notes)
         assert s["agent_sha256"] == whole["agent_sha256"] and _rows(d) == ref_rows, how
+
+
+def test_bad_inputs_table_is_current():
+    """docs/bad-inputs.md (experiments/bad_inputs.py) still tells the truth for every case that needs no compile."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("bad_inputs", Path(ROOT) / "experiments" / "bad_inputs.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    doc = {(s, i): (c, m) for s, i, c, m in mod.parse(mod.DOC.read_text())}
+    assert len(doc) >= 25
+    rows = mod.table(only_cheap=True)
+    assert len(rows) >= 25
+    for surface, shown, code, msg in rows:
+        assert doc[(surface, shown)] == (code, msg), (shown, code, msg)
