@@ -195,9 +195,9 @@ class BaseConfig:
               "must be a non-empty tuple of positive integers")
         check("activation", self.activation in ("tanh", "relu", "gelu", "silu"), "must be tanh, relu, gelu or silu")
         check("torso", self.torso in ("auto", "mlp", "cnn", "gru"), "must be auto, mlp, cnn or gru")
+        pos_int("rnn_size")
         if self.torso == "gru":
             check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
-            pos_int("rnn_size")
         check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
         finite_pos("reward_scale")
         if not p:
@@ -573,6 +573,8 @@ def env_defaults(algo: str, env_id: str) -> dict[str, Any]:
         d = dict(CONTINUOUS_DEFAULTS[env_id])
         if algo == "ppo":
             d.update(PPO_CONTINUOUS_DEFAULTS)
+        elif d["num_envs"] % VTraceConfig.num_minibatches:  # V-trace's minibatches are env subsets
+            d["num_minibatches"] = d["num_envs"]
         return d
     return {}
 
