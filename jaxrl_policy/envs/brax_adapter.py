@@ -55,8 +55,14 @@ def parse_id(env_id: str) -> tuple[str, str]:
 
 def _brax_envs():
     """``brax.envs``, or ``None`` when brax cannot be imported."""
+    import contextlib
+    import io
+
     try:
-        from brax import envs
+        # mujoco's mjx prints "Failed to import warp: …" to stdout when the optional warp is absent;
+        # keep it off our stdout (the CLI prints its summary there).
+        with contextlib.redirect_stdout(io.StringIO()):
+            from brax import envs
     except ImportError:
         return None
     return envs
@@ -93,8 +99,9 @@ def _base_env(name: str, backend: str):
     """The Brax env (no wrappers); cached, as loading its MJCF model takes a while."""
     import warnings
 
-    from brax import envs
-
+    envs = _brax_envs()
+    if envs is None:
+        raise ImportError(INSTALL_HINT)
     with warnings.catch_warnings():  # brax.io.mjcf warns on every load that Brax's pipelines are unmaintained
         warnings.simplefilter("ignore", UserWarning)
         return envs.get_environment(name, backend=backend)
@@ -102,17 +109,21 @@ def _base_env(name: str, backend: str):
 
 def make_env(env_id: str, episode_length: int = EPISODE_LENGTH):
     """The Brax env of ``env_id`` inside Brax's ``EpisodeWrapper`` (unbatched, no auto-reset)."""
+    name, backend = parse_id(env_id)
+    base = _base_env(name, backend)  # imports brax quietly first
     from brax.envs.wrappers.training import EpisodeWrapper
 
-    name, backend = parse_id(env_id)
-    return EpisodeWrapper(_base_env(name, backend), episode_length, action_repeat=1)
+    return EpisodeWrapper(base, episode_length, action_repeat=1)
 
 
+@functools.lru_cache(maxsize=None)
 def env_spec(env_id: str, episode_length: int = EPISODE_LENGTH) -> EnvSpec:
     name, backend = parse_id(env_id)
     env = _base_env(name, backend)
     d = int(env.action_size)
-    return EnvSpec(env_id=env_id, obs_shape=(int(env.observation_size),), num_actions=None,
+    # Brax's `observation_size` runs a reset op by op (seconds); tracing it abstractly is enough.
+    obs = jax.eval_shape(env.reset, jax.ShapeDtypeStruct((2,), jnp.uint32)).obs
+    return EnvSpec(env_id=env_id, obs_shape=tuple(int(n) for n in obs.shape), num_actions=None,
                    max_episode_steps=episode_length, action_shape=(d,), action_low=(ACTION_LOW,) * d,
                    action_high=(ACTION_HIGH,) * d)
 
