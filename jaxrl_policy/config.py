@@ -203,8 +203,13 @@ class BaseConfig:
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
                   f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
+        spec = None
         if msg is None:
-            spec = env_spec(self.env_id)
+            try:
+                spec = env_spec(self.env_id)
+            except Exception as e:  # any failure to build the env (MNISTBandit-bsuite downloads MNIST) is the id's
+                check("env_id", False, f"gymnax could not build this environment ({type(e).__name__}: {e})")
+        if spec is not None:
             check("env_id", spec.num_actions is not None or self.CONTINUOUS_ACTIONS,
                   f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one "
                   "(ppo and vtrace act in continuous spaces)")
@@ -540,6 +545,20 @@ def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseC
     return cls(env_id=env_id, **base)
 
 
+# Continuous control (PPO, V-trace): rejax's tuned PPO configs (keraJLi/rejax, configs/gymnax/pendulum.yaml
+# and continuous_mountaincar.yaml; Liesen et al. 2024), which keep a constant learning rate. V-trace takes
+# the data and optimiser settings; PPO also its epochs, minibatches, λ and ε.
+CONTINUOUS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(num_envs=100, num_steps=100, learning_rate=1e-3, anneal_lr=False, max_grad_norm=10.0,
+                        gamma=0.995, ent_coef=0.0, vf_coef=0.5, activation="silu", normalize_observations=True,
+                        total_timesteps=1_000_000),
+    "MountainCarContinuous-v0": dict(num_envs=5, num_steps=100, learning_rate=3e-4, anneal_lr=False,
+                                     max_grad_norm=10.0, gamma=0.9, ent_coef=0.0, vf_coef=0.5, activation="relu",
+                                     total_timesteps=1_000_000),
+}
+PPO_CONTINUOUS_DEFAULTS = dict(num_epochs=10, num_minibatches=10, gae_lambda=0.95, clip_eps=0.2)
+
+
 # Brax's published PPO hyperparameters: the `train_fn` table of google/brax notebooks/training.ipynb
 # ("We determined some reasonable hyperparameters offline and share them here"), per env:
 # (num_timesteps, reward_scaling, unroll_length, num_minibatches, num_updates_per_batch, discounting,
@@ -590,7 +609,9 @@ def brax_defaults(algo: str, env_id: str) -> dict[str, Any]:
 
 
 def env_defaults(algo: str, env_id: str) -> dict[str, Any]:
-    """Per-environment defaults. MinAtar: image observations, longer runs, ReLU. Brax: ``brax_defaults``."""
+    """Per-environment defaults. MinAtar: image observations, longer runs, ReLU. Pendulum-v1 and
+    MountainCarContinuous-v0: rejax's published PPO settings (``CONTINUOUS_DEFAULTS``). ``brax:`` ids:
+    Brax's published PPO settings, scaled for CPU (``brax_defaults``)."""
     if env_id.startswith("brax:"):
         return brax_defaults(algo, env_id)
     if env_id.endswith("-MinAtar"):
@@ -599,6 +620,11 @@ def env_defaults(algo: str, env_id: str) -> dict[str, Any]:
             d.update(buffer_size=100_000, learning_starts=10_000, hidden_sizes=(128,))
         else:
             d.update(num_envs=64, hidden_sizes=(256,))
+        return d
+    if env_id in CONTINUOUS_DEFAULTS and algo in ("ppo", "vtrace"):
+        d = dict(CONTINUOUS_DEFAULTS[env_id])
+        if algo == "ppo":
+            d.update(PPO_CONTINUOUS_DEFAULTS)
         return d
     return {}
 
