@@ -213,7 +213,8 @@ def plan(a: argparse.Namespace) -> list[tuple[dict, BaseConfig]]:
     for algo in a.algos:
         envs = a.num_envs or (DEFAULT_NUM_ENVS[algo] if not a.quick or algo == "dqn" else QUICK["num_envs"])
         for num_envs in envs:
-            over: dict[str, Any] = {"num_envs": num_envs}
+            # training throughput only: the peers run no evaluation episodes, so neither do we here
+            over: dict[str, Any] = {"num_envs": num_envs, "eval_episodes": 0}
             if a.total_timesteps:
                 over["total_timesteps"] = a.total_timesteps
             elif a.quick:
@@ -222,7 +223,7 @@ def plan(a: argparse.Namespace) -> list[tuple[dict, BaseConfig]]:
                 over["total_timesteps"] = LARGE_TIMESTEPS
             items.append(({}, default_config(algo, a.env, **over)))
     if "vtrace" in a.algos and not a.no_ppo_equal:
-        over = dict(PPO_EQUAL_VTRACE)
+        over = dict(PPO_EQUAL_VTRACE, eval_episodes=0)
         if a.total_timesteps or a.quick:
             over["total_timesteps"] = a.total_timesteps or QUICK["total_timesteps"]
         eq = default_config("vtrace", a.env, **over)

@@ -25,13 +25,14 @@ TINY = {
 # one far-away value for every traced field: each must change what the run learns
 FAR = {
     "ppo": dict(learning_rate=1e-5, anneal_lr=False, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, gae_lambda=0.1,
-                clip_eps=0.01, ent_coef=0.5, vf_coef=5.0, clip_value_loss=False, normalize_advantages=False),
+                clip_eps=0.01, ent_coef=0.5, vf_coef=5.0, clip_value_loss=False, normalize_advantages=False,
+                reward_scale=10.0),
     "dqn": dict(learning_rate=1e-2, anneal_lr=True, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, learning_starts=8,
                 target_update_interval=8, tau=0.5, eps_start=0.5, eps_end=0.5, eps_decay_fraction=0.9,
-                huber_delta=0.01),
+                huber_delta=0.01, reward_scale=10.0),
     "vtrace": dict(learning_rate=1e-2, anneal_lr=False, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, gae_lambda=0.1,
                    clip_rho_threshold=0.1, clip_pg_rho_threshold=0.1, clip_c_threshold=0.1, ent_coef=0.5,
-                   vf_coef=5.0, policy_lag=2, normalize_advantages=True),
+                   vf_coef=5.0, policy_lag=2, normalize_advantages=True, reward_scale=10.0),
 }
 
 
