@@ -52,7 +52,7 @@ from jaxrl_policy.mesh import (
 )
 from jaxrl_policy.mesh import shardings as mesh_shardings
 from jaxrl_policy.metadata import config_hash, run_metadata
-from jaxrl_policy.types import DIAGNOSTICS
+from jaxrl_policy.types import COUNTERS, DIAGNOSTICS
 
 FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
 
@@ -109,7 +109,7 @@ def window_rows(m: dict[str, np.ndarray], first_iteration: int, rows: int, wall_
                     val = float(np.nansum(np.nan_to_num(x) * eps[s]) / tot[s]) if tot[s] > 0 else None
                 elif k == "episodes":
                     val = int(tot[s])
-                elif k in ("grad_steps",):
+                elif k in COUNTERS:
                     val = float(x[-1])
                 elif np.all(np.isnan(x)):
                     val = None
