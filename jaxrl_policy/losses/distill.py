@@ -28,6 +28,8 @@ mixture — is the caller's choice (``algorithms/distill.py``); the losses only 
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -107,5 +109,5 @@ def jsd_loss(student_logits_t: Array, teacher_logits_t: Array, beta: float | Arr
     return _weighted_mean(beta * kl_tm + (1.0 - beta) * kl_sm, w_t)
 
 
-DIVERGENCES = {"forward": forward_kl_loss, "reverse": reverse_kl_loss, "jsd": jsd_loss}
+DIVERGENCES: dict[str, Callable[..., Array]] = {"forward": forward_kl_loss, "reverse": reverse_kl_loss, "jsd": jsd_loss}
 """Name → loss, as ``DistillConfig.divergence`` names them."""
