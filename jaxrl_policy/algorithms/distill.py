@@ -138,11 +138,11 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher] | No
         k_s, k_t, k_u = jax.random.split(key, 3)
         action = jax.random.categorical(k_s, policy)
         log_s = jax.nn.log_softmax(policy)
-        if cfg.mode == "on-policy":  # the teacher only labels (at learning time)
+        beta = beta_schedule(cfg, hp, env_step)
+        if is_constant(beta) and float(beta) == 0.0:  # on-policy: the teacher only labels (at learning time)
             teacher_acted = jnp.zeros((E,), bool)
             log_mu = losses.categorical_log_prob(policy, action)
         else:
-            beta = beta_schedule(cfg, hp, env_step)
             t_logits = teacher_logits(obs, teacher_id)
             teacher_acted = jax.random.uniform(k_u, (E,)) < beta
             action = jnp.where(teacher_acted, jax.random.categorical(k_t, t_logits), action)
