@@ -1,4 +1,4 @@
-"""``jaxrl-policy``: train | compare | sweep | bench | report | distill.
+"""``jaxrl-policy``: train | compare | sweep | bench | report | distill | collect.
 
 ``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "compare", "sweep", "bench", "report", "distill")
+COMMANDS = ("train", "compare", "sweep", "bench", "report", "distill", "collect")
 
 
 def _fail(msg: str) -> None:
@@ -390,12 +390,12 @@ def main(argv: list[str] | None = None) -> None:
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report,distill} [flags]   (each takes --help)")
+        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report,distill,collect} [flags]   (each takes --help)")
         raise SystemExit(0 if argv else 2)
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         _fail(f"unknown command {cmd!r}; choose from {', '.join(COMMANDS)}")
-    if cmd in ("distill",):  # distill_cli.py: the distillation commands
+    if cmd in ("distill", "collect"):  # distill_cli.py: the distillation commands
         from jaxrl_policy import distill_cli
         getattr(distill_cli, f"cmd_{cmd}")(rest)
         return

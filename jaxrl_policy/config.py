@@ -104,12 +104,15 @@ class BaseConfig:
     """[static] steps an evaluation episode may last; None = the env's time limit."""
     eval_seed: int = 12345
     """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
+    dataset: str | None = None
+    """[static] learn from this fixed dataset (jaxrl-policy collect) instead of acting: no env steps (dqn, distill)."""
 
     algo: ClassVar[str] = "base"
     TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma",
                                                    "reward_scale"})
     CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
     RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
+    OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
     """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
 
     # ---- derived quantities -------------------------------------------------------------
@@ -131,6 +134,10 @@ class BaseConfig:
         """Iterations per host-visible chunk: ⌈num_iterations / num_chunks⌉ (the last chunk may be partial)."""
         n = max(1, self.num_iterations)
         return -(-n // max(1, min(self.num_chunks, n)))
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        """This config with storage for ``unrolls`` unrolls (an offline run holds the whole dataset)."""
+        raise NotImplementedError(f"{self.algo} does not learn from datasets")
 
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
@@ -200,6 +207,14 @@ class BaseConfig:
             check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
             pos_int("rnn_size")
         check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
+        if self.dataset is not None:
+            check("dataset", self.OFFLINE, f"{self.algo} does not learn from datasets (dqn and distill do)")
+            if self.OFFLINE and msg is None and _is_int(self.num_envs) and _is_int(self.num_steps):
+                from jaxrl_policy.dataset import dataset_problems
+                for problem in dataset_problems(str(self.dataset), self.env_id, self.num_envs * self.num_steps):
+                    check("dataset", False, problem)
+            check("normalize_observations", not self.normalize_observations,
+                  "no running statistics offline (they are updated from acting)")
         finite_pos("reward_scale")
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
@@ -357,6 +372,10 @@ class DQNConfig(BaseConfig):
     """[traced] Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
 
     algo: ClassVar[str] = "dqn"
+    OFFLINE: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, buffer_size=unrolls * self.steps_per_iteration)
     TRACED = BaseConfig.TRACED | {"learning_starts", "target_update_interval", "tau", "eps_start", "eps_end",
                                   "eps_decay_fraction", "huber_delta"}
 
@@ -545,6 +564,10 @@ class DistillConfig(ActorCriticConfig):
 
     algo: ClassVar[str] = "distill"
     CONTINUOUS_ACTIONS: ClassVar[bool] = False
+    OFFLINE: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, replay_capacity=unrolls)
     TRACED = BaseConfig.TRACED | {"jsd_beta", "beta_start", "beta_end", "beta_decay_fraction", "distill_coef",
                                   "rl_coef", "gae_lambda", "ent_coef", "vf_coef"}
 
@@ -576,6 +599,15 @@ class DistillConfig(ActorCriticConfig):
         if _is_int(self.num_minibatches) and self.num_minibatches >= 1 and _is_int(self.num_envs) \
                 and self.num_envs % self.num_minibatches:
             p.append(("num_minibatches", self.num_minibatches, f"must divide num_envs = {self.num_envs}"))
+        if self.dataset is not None:  # the teacher labels the dataset's states: off-policy, feed-forward, no reward
+            if self.mode != "off-policy":
+                p.append(("mode", self.mode, "must be off-policy with a dataset (nobody acts)"))
+            if self.torso == "gru":
+                p.append(("torso", self.torso, "a dataset is shuffled into transitions: no recurrent student"))
+            if self.rl_coef != 0:
+                p.append(("rl_coef", self.rl_coef, "must be 0 with a dataset (transitions, not trajectories)"))
+            if isinstance(self.teachers, tuple) and len(self.teachers) > 1:
+                p.append(("teachers", self.teachers, "one teacher labels a dataset"))
         if not _is_int(self.teacher_seed) or self.teacher_seed < 0:
             p.append(("teacher_seed", self.teacher_seed, "must be an integer >= 0"))
         env_ok = isinstance(self.env_id, str) and unknown_env_message(self.env_id) is None

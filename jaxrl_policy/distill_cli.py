@@ -52,3 +52,54 @@ def cmd_distill(argv: list[str]) -> None:
     if not teachers and not ("-h" in argv or "--help" in argv):
         _fail("distill: teachers = (): give at least one --teacher RUN_DIR")
     cmd_train(["--algo", "distill", *rest, *(["--teachers", *teachers] if teachers else [])])
+
+
+COLLECT_HELP = """jaxrl-policy collect --from RUN_DIR --episodes N --out DATA.npz [--env ID] [--seed S]
+                     [--teacher-seed I] [--temperature T]
+  records N whole episodes of RUN_DIR's policy (seed index I of the run; actions sampled from its
+  softmax at temperature T: a DQN run acts by softmax(Q / T)) with their behaviour log-probabilities,
+  into a versioned .npz dataset (dataset.py). Learn from it with `train --algo dqn --dataset DATA.npz`
+  or `distill --teacher RUN_DIR --mode off-policy --dataset DATA.npz`: no env steps."""
+
+
+def cmd_collect(argv: list[str]) -> None:
+    import argparse
+    import json
+    from pathlib import Path
+
+    from jaxrl_policy.cli import _fail
+    p = argparse.ArgumentParser(prog="jaxrl-policy collect", description=COLLECT_HELP,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--from", dest="source", required=True)
+    p.add_argument("--episodes", type=int, required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--env", default=None)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--teacher-seed", type=int, default=0)
+    p.add_argument("--temperature", type=float, default=1.0)
+    a = p.parse_args(argv)
+    if a.episodes < 1:
+        _fail(f"--episodes = {a.episodes}: must be an integer >= 1")
+    if not (a.temperature > 0 and a.temperature < float("inf")):
+        _fail(f"--temperature = {a.temperature}: must be a finite number > 0")
+    from jaxrl_policy.envs.adapter import unknown_env_message
+    from jaxrl_policy.teacher import _read_config, teacher_problems
+    try:
+        d = _read_config(a.source)
+    except ValueError as e:
+        _fail(f"--from {a.source}: {e}")
+    env = str(a.env or d.get("student_obs") or d.get("env_id"))
+    msg = unknown_env_message(env)
+    if msg:
+        _fail(f"--env {env}: {msg}")
+    problems = teacher_problems(a.source, a.teacher_seed, env)
+    if problems:
+        _fail(f"--from {a.source}: " + "; ".join(problems))
+    from jaxrl_policy.dataset import collect, save
+    arrays, header = collect(a.source, a.episodes, seed=a.seed, seed_index=a.teacher_seed,
+                             temperature=a.temperature, env_id=env)
+    path = save(a.out, arrays, header)
+    rets = header["episode_returns"]
+    print(json.dumps({"dataset": str(path), "episodes": header["episodes"], "transitions": header["num_transitions"],
+                      "mean_return": sum(rets) / max(1, len(rets))}))
+    print(f"wrote {Path(path)}")

@@ -290,6 +290,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     eval_steps = cfg.eval_max_steps or loop.max_episode_steps or 0
     summaries = []
     wall_s = time.perf_counter() - t_start
+    done_steps = int(hist["env_steps"][-1]) if hist["env_steps"].size else 0
     for p in range(P):
         rows = slice(p * S, (p + 1) * S)
         fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows], total_steps)
@@ -302,7 +303,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "env": cfg.env_id,
             "seeds": seeds,
             "total_timesteps": cfg.total_timesteps,
-            "env_steps": total_steps,
+            "env_steps": done_steps,  # 0 offline (learning from a dataset)
             "final_return": [_json_float(x) for x in fr],
             "final_return_iqm": _json_float(agg["iqm"]),
             "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
@@ -311,8 +312,8 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "final_eval_return_ci": [_json_float(x) for x in agg_eval["iqm_ci"]],
             # evaluation episodes' env steps (not in the budget): evaluations × episodes × steps per episode
             "eval_env_steps": evaluations * cfg.eval_episodes * eval_steps,
-            "env_steps_per_s": round(total_steps * B / run_s),  # the whole program's rate (all points and seeds)
-            "env_steps_per_s_per_seed": round(total_steps / run_s),
+            "env_steps_per_s": round(done_steps * B / run_s),  # the whole program's rate (all runs)
+            "env_steps_per_s_per_seed": round(done_steps / run_s),
             "compile_s": round(compile_s, 3),
             "wall_s": round(wall_s, 3),
             # spectrum diagnostics over every learning iteration and seed (max of the *_max ones)
@@ -347,7 +348,7 @@ def _progress_line(label, c, num_chunks, m, P, S, total_steps, run_s, hparams_of
                        / np.maximum(eps, 1), np.nan).reshape(P, S)
     iqms = [stats.iqm(r[~np.isnan(r)]) if np.any(~np.isnan(r)) else float("nan") for r in per_run]
     sps = done * P * S / run_s
-    eta = (total_steps - done) * P * S / sps
+    eta = (total_steps - done) * P * S / sps if sps > 0 else float("nan")  # (offline runs take no env steps)
     line = (f"{label} chunk {c + 1}/{num_chunks}  env steps {done:,}/{total_steps:,} "
             f"({100 * done / total_steps:.0f}%)  ")
     if P == 1:

@@ -1,9 +1,14 @@
 """Distillation (algorithms/distill.py): zero loss at the teacher, the distribution-shift probe, the CLI."""
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
+from jaxrl_policy import dataset as ds
 from jaxrl_policy.algorithms import distill as distill_mod
+from jaxrl_policy.cli import main
 from jaxrl_policy.config import DistillConfig, deferred_validation
 from jaxrl_policy.envs.adapter import env_spec
 from jaxrl_policy.loop import make_loop, make_train
@@ -92,3 +97,96 @@ def test_on_policy_distillation_recovers_off_policy_does_not(monkeypatch):
                         lambda cfg, hp, step: real(hreplace(cfg, mode="off-policy"), hp, step))
     swapped = probe_run("on-policy")
     assert swapped < 0.5, swapped
+
+
+# ---- fixed datasets and bad inputs --------------------------------------------------------------
+def synthetic_dataset(m=256, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(m, 4)).astype(np.float32)
+    arrays = {"obs": obs, "action": rng.integers(0, 2, m).astype(np.int32),
+              "reward": np.ones(m, np.float32), "terminated": rng.random(m) < 0.05,
+              "truncated": np.zeros(m, bool), "next_obs": np.roll(obs, -1, 0),
+              "log_prob": np.full(m, np.log(0.5), np.float32)}
+    header = {"format": ds.FORMAT, "version": ds.VERSION, "env_id": "CartPole-v1", "source": "synthetic",
+              "episodes": 1, "num_transitions": m, "episode_returns": [float(m)]}
+    return arrays, header
+
+
+def test_dataset_round_trips_exactly_and_bad_files_are_named(tmp_path):
+    arrays, header = synthetic_dataset()
+    path = ds.save(tmp_path / "data", arrays, header)
+    assert path.name == "data.npz"
+    back, h = ds.load(path)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and np.array_equal(back[k], v), k
+    assert h["num_transitions"] == 256 and h["fields"]["obs"]["shape"] == [256, 4]
+    raw = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    bad = {"cut.npz": "not a readable .npz", "missing.npz": "no such file"}
+    np.savez(tmp_path / "noheader.npz", obs=arrays["obs"])
+    bad["noheader.npz"] = "no header"
+    ds.save(tmp_path / "v0.npz", arrays, {**header, "version": 0})
+    bad["v0.npz"] = "version = 0"
+    ds.save(tmp_path / "short.npz", {**arrays, "reward": arrays["reward"][:10]}, header)
+    bad["short.npz"] = "field 'reward' has 10 rows"
+    ds.save(tmp_path / "dtype.npz", {**arrays, "action": arrays["action"].astype(np.float32)}, header)
+    bad["dtype.npz"] = "field 'action' has dtype float32"
+    for name, problem in bad.items():
+        with pytest.raises(ds.DatasetError) as e:
+            ds.load(tmp_path / name)
+        assert str(tmp_path / name) in str(e.value) and problem in str(e.value), (name, str(e.value))
+
+
+def fake_run(folder, env_id, seeds=1):
+    """A run folder as teacher validation reads it: config.json and a checkpoint marker (no weights)."""
+    from jaxrl_policy import default_config
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({**default_config("ppo", env_id).to_dict(),
+                                                     "seeds": list(range(seeds))}))
+    ck = folder / "checkpoints" / "chunk_000001"
+    ck.mkdir(parents=True)
+    (ck / "meta.json").write_text("{}")
+    (folder / "checkpoints" / "LATEST").write_text("chunk_000001")
+    return str(folder)
+
+
+def test_bad_teachers_and_datasets_exit_2_naming_the_problem(tmp_path, capsys):
+    acrobot = fake_run(tmp_path / "acrobot", "Acrobot-v1")
+    cartpole = fake_run(tmp_path / "cartpole", "CartPole-v1")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    cases = [
+        (["distill", "--teacher", str(tmp_path / "nope")], ["teachers", "nope", "no such folder"]),
+        (["distill", "--teacher", acrobot], ["teachers", "has 3 actions (Acrobot-v1) but CartPole-v1 has 2"]),
+        (["distill", "--teacher", cartpole, "--teacher-seed", "2"], ["teacher_seed = 2 is not a seed index"]),
+        (["distill", "--teacher", cartpole, "--student-obs", "Acrobot-v1"], ["student_obs", "observation wrapper"]),
+        (["distill", "--teacher", cartpole, "--teacher", cartpole, "--num-envs", "3", "--num-minibatches", "1"],
+         ["num_envs = 3", "multiple of the 2 teachers"]),
+        (["distill", "--teacher", cartpole, "--dataset", str(tmp_path / "junk.npz")],
+         ["dataset", "junk.npz", "not a readable .npz", "mode = 'on-policy'"]),
+        (["train", "--algo", "dqn", "--dataset", str(tmp_path / "missing.npz")], ["dataset", "no such file"]),
+        (["train", "--algo", "ppo", "--dataset", str(tmp_path / "junk.npz")], ["ppo does not learn from datasets"]),
+        (["collect", "--from", acrobot, "--episodes", "2", "--out", str(tmp_path / "d"), "--env", "CartPole-v1"],
+         ["has 3 actions"]),
+    ]
+    for argv, needles in cases:
+        with pytest.raises(SystemExit) as e:
+            main(argv + ["--out", str(tmp_path / "out")] if argv[0] != "collect" else argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2, (argv, err)
+        for needle in needles:
+            assert needle in err, (argv, needle, err)
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_dqn_learns_from_a_dataset_without_env_steps(tmp_path):
+    arrays, header = synthetic_dataset(m=300)
+    path = ds.save(tmp_path / "data.npz", arrays, header)
+    from jaxrl_policy import default_config
+    cfg = default_config("dqn", "CartPole-v1", dataset=str(path), learning_starts=0, total_timesteps=200,
+                         num_chunks=2, eval_episodes=2, eval_max_steps=20)
+    state, m = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(0, 1))
+    assert (np.asarray(m["env_steps"]) == 0).all() and (np.asarray(m["episodes"]) == 0).all()
+    assert float(m["grad_steps"][0, -1]) == 20  # 20 iterations × 1 gradient step
+    assert np.isfinite(np.asarray(m["eval_return"][0, -1]))
+    # the storage is the dataset: 300 transitions as 30 unrolls of 1 step × 10 envs (nothing else added)
+    np.testing.assert_array_equal(np.asarray(state.storage.data.obs[0]).reshape(-1, 4), arrays["obs"][:300])

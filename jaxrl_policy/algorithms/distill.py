@@ -197,7 +197,9 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher] | No
             policy, v_tm1, carries = unroll_policy(apply, params, obs, u.extras["carry"][0], u.extras["first"])
         else:
             policy, v_tm1, carries = apply(params, obs)
-        t_logits = teacher_logits(u.obs, u.extras["teacher_id"])  # [T, MB, A]
+        # each state's teacher (a dataset has none recorded: teacher 0, the only one allowed)
+        teacher_id = u.extras.get("teacher_id", jnp.zeros(u.reward.shape, jnp.int32))
+        t_logits = teacher_logits(u.obs, teacher_id)  # [T, MB, A]
         if cfg.divergence == "jsd":
             div = jax.vmap(lambda s, t: divergence(s, t, beta=hp["jsd_beta"]))(per_env(policy), per_env(t_logits))
         else:
