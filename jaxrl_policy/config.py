@@ -560,7 +560,6 @@ class DistillConfig(ActorCriticConfig):
     total_timesteps: int = 50_000
     learning_rate: float = 1e-3
     anneal_lr: bool = False
-    eval_every: int | None = None
 
     algo: ClassVar[str] = "distill"
     CONTINUOUS_ACTIONS: ClassVar[bool] = False
