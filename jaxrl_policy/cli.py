@@ -4,6 +4,11 @@
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
 algorithm's dataclass with the env's defaults (``jaxrl-policy train --algo dqn --help`` lists
 them). Bad values exit with code 2 and one message naming every bad field, before compiling.
+
+Exit codes: 0 done; 2 bad input or an unusable run folder (exists without --resume/--overwrite,
+locked by a live process, unwritable, full, a --resume whose flags differ from the run's own),
+before compiling; 3 a run diverged (``runner.DivergenceGuard``: the other runs' results are
+written, ``summary.json`` says which seeds diverged, where and why).
 """
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ import sys
 from pathlib import Path
 
 COMMANDS = ("train", "compare", "sweep", "bench", "report", "distill", "collect")
+EXIT_DIVERGED = 3
 
 
 def _fail(msg: str) -> None:
@@ -58,9 +64,37 @@ def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
     p.add_argument("--num-processes", type=int, default=None)
     p.add_argument("--process-id", type=int, default=None)
     p.add_argument("--deterministic", action="store_true")
-    if not multi:
-        p.add_argument("--resume", default=None)
+    p.add_argument("--resume", default=None)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--divergence-loss", type=float, default=1e10)
+    p.add_argument("--divergence-grad-norm", type=float, default=1e10)
+    p.add_argument("--debug-nans", action="store_true")
     return p
+
+
+def _given(argv: list[str], flag: str) -> bool:
+    return any(x == flag or x.startswith(flag + "=") for x in argv)
+
+
+def _guard(a: argparse.Namespace):
+    """The divergence bounds of --divergence-loss / --divergence-grad-norm (0 disables one)."""
+    import math
+
+    from jaxrl_policy.runner import DivergenceGuard
+    for flag, v in (("--divergence-loss", a.divergence_loss), ("--divergence-grad-norm", a.divergence_grad_norm)):
+        if math.isnan(v) or v < 0:
+            _fail(f"{flag} = {v}: must be a number > 0 (0 disables the bound)")
+    if a.resume is not None and a.overwrite:
+        _fail("--resume continues a run and --overwrite replaces it: give one of them")
+    return DivergenceGuard(loss=a.divergence_loss or None, grad_norm=a.divergence_grad_norm or None)
+
+
+def _exit_if_diverged(summaries: list[dict]) -> None:
+    bad = [s for s in summaries if "diverged" in s.get("status", [])]
+    if bad:
+        print(f"jaxrl-policy: {len(bad)} of {len(summaries)} run(s) diverged (see the message above and "
+              "summary.json's status)", file=sys.stderr)
+        raise SystemExit(EXIT_DIVERGED)
 
 
 def _cpu_threads(n: int | None) -> None:
@@ -87,6 +121,9 @@ def _recorded_cpu_threads(run_dir: str) -> int | None:
 def _setup_process(a: argparse.Namespace, recorded_threads: int | None = None) -> None:
     """Process-wide settings, before anything starts JAX's backend: threads, determinism, several hosts."""
     _cpu_threads(a.cpu_threads if a.cpu_threads is not None else recorded_threads)
+    if a.debug_nans:  # raise at the first NaN an operation produces (slow: for a rerun of a diverged run)
+        import jax
+        jax.config.update("jax_debug_nans", True)
     if a.deterministic:
         from jaxrl_policy.mesh import deterministic_gpu
         deterministic_gpu()
@@ -135,13 +172,27 @@ RUN_HELP = """run-level flags:
   --coordinator HOST:PORT --num-processes P --process-id I
                         several hosts (jax.distributed; or JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES,
                         JAX_PROCESS_ID); only process 0 writes
-  --deterministic       XLA's deterministic GPU ops (seeds alone do not fix GPU results){resume}
+  --deterministic       XLA's deterministic GPU ops (seeds alone do not fix GPU results)
+  --overwrite           replace the run in --out (its run files, checkpoints and reports are removed
+                        first); without it (or --resume) a folder that holds a run is refused (exit 2)
+  --divergence-loss X   a run has diverged when an iteration's |loss| exceeds X (default 1e10; 0 = no
+                        bound); a NaN/inf loss, gradient norm or parameter always counts. A diverged run
+                        stops after its chunk, keeps its last good checkpoint, and the command exits 3
+  --divergence-grad-norm X
+                        the same for the gradient norm before clipping (default 1e10; 0 = no bound)
+  --debug-nans          jax_debug_nans: stop at the first operation that makes a NaN (slow; for a rerun){resume}
 every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
 
 
 RESUME_HELP = """
   --resume DIR          continue the run in DIR from its latest checkpoint (its own config, seeds
-                        and --cpu-threads; bit-identical to an uninterrupted run)"""
+                        and --cpu-threads; bit-identical to an uninterrupted run). Config flags, --algo,
+                        --env and --seeds may be repeated: if they differ from the run's own, the
+                        resume is refused with a field-by-field diff (so is another package version)"""
+
+COMPARE_RESUME_HELP = """
+  --resume DIR          continue the compare in DIR: finished algorithms are kept, the others resume
+                        from their checkpoints or start; with no other flags, each run's own config"""
 
 
 def _check_seeds(n: int) -> None:
@@ -155,22 +206,25 @@ def cmd_train(argv: list[str]) -> None:
     if "-h" in argv or "--help" in argv:
         print(RUN_HELP.format(s="", extra="", cmd="train", resume=RESUME_HELP))
     every = _checkpoint_every(a.checkpoint_every)
+    guard = _guard(a)
     if a.resume is not None:
+        if a.out is not None and Path(a.out).resolve() != Path(a.resume).resolve():
+            _fail(f"--out {a.out} and --resume {a.resume} name different folders (--resume alone continues a run)")
         recorded = _recorded_cpu_threads(a.resume)
         if a.cpu_threads is not None and a.cpu_threads != recorded:
             print(f"note: the run used --cpu-threads {recorded or 'default'}; resuming with {a.cpu_threads} "
                   "is not bit-identical to an uninterrupted run", file=sys.stderr)
         _setup_process(a, recorded)
-        if rest:
-            _fail(f"--resume continues a run with its own config; drop: {' '.join(rest)}")
         from jaxrl_policy.runner import read_run_config, resume_run
         try:
-            cfg, seeds, _ = read_run_config(a.resume)
+            cfg, seeds, meta = read_run_config(a.resume)
         except ValueError as e:
             _fail(f"resume: {e}")
+        _check_resume(a, argv, rest, a.resume, cfg, seeds, meta)
         mesh = _mesh_args(a, [(cfg, len(seeds))])
         try:
-            s = resume_run(a.resume, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
+            s = resume_run(a.resume, progress=None if a.quiet else print, checkpoint_every_s=every, guard=guard,
+                           **mesh)
         except ValueError as e:
             _fail(str(e))
         out = a.resume
@@ -179,13 +233,72 @@ def cmd_train(argv: list[str]) -> None:
         _check_seeds(a.seeds)
         cfg = config_from_args(a.algo, a.env, rest, f"jaxrl-policy train --algo {a.algo}")
         mesh = _mesh_args(a, [(cfg, a.seeds)])
+        from jaxrl_policy.rundir import RunFolderError
         from jaxrl_policy.runner import run
         out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
-        s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
+        try:
+            s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every,
+                    overwrite=a.overwrite, guard=guard, **mesh)
+        except RunFolderError as e:
+            _fail(str(e))
+    _exit_if_diverged([s])
     print(json.dumps({k: s.get(k) for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci",
                                             "final_eval_return_iqm", "final_eval_return_ci", "env_steps_per_s",
                                             "compile_s", "wall_s")}))
     print(f"wrote {out}/config.json, metrics.jsonl, summary.json" + (", checkpoints/" if every else ""))
+
+
+def _fmt_value(v) -> str:
+    return repr(v) if isinstance(v, str) else str(v)
+
+
+def config_diff(run: dict, cmd: dict) -> list[str]:
+    """``field: run has X, command line has Y`` for every field that differs."""
+    return [f"{k}: run has {_fmt_value(run.get(k))}, command line has {_fmt_value(cmd.get(k))}"
+            for k in sorted(set(run) | set(cmd)) if run.get(k) != cmd.get(k)]
+
+
+def _check_resume(a: argparse.Namespace, argv: list[str], rest: list[str], run_dir: str, cfg, seeds: list[int],
+                  meta: dict) -> None:
+    """Refuse a resume whose config, seeds or package version differ from the run's own, with a diff.
+
+    No config flags (nor --algo/--env/--seeds): the run's own config, as before. Otherwise the flags
+    resolve a config as for a new run (--algo and --env default to the run's) and every field is compared.
+    """
+    from jaxrl_policy import __version__
+    diff = []
+    if meta.get("package_version") not in (None, __version__):
+        diff.append(f"package_version: run has {meta['package_version']}, command line has {__version__}")
+    if rest or any(_given(argv, f) for f in ("--algo", "--env", "--seeds")):
+        algo = a.algo if _given(argv, "--algo") else cfg.algo
+        env = a.env if _given(argv, "--env") else cfg.env_id
+        cmd = config_from_args(algo, env, rest, f"jaxrl-policy train --algo {algo}")
+        diff += config_diff(cfg.to_dict(), cmd.to_dict())
+        n = a.seeds if _given(argv, "--seeds") else len(seeds)
+        cmd_seeds = list(range(cmd.seed, cmd.seed + n))
+        if cmd_seeds != list(seeds):
+            diff.append(f"seeds: run has {list(seeds)}, command line has {cmd_seeds}")
+    if diff:
+        _fail(f"resume: the command line differs from the run in {run_dir}; not resuming:\n  " + "\n  ".join(diff)
+              + "\n(resume with the run's own settings, or start a new run with --out elsewhere or --overwrite)")
+
+
+def _report_atomically(make, out: Path) -> dict:
+    """Run ``make(folder)`` (a report writer) into a temp folder, then move each file it wrote into
+    ``out`` with ``os.replace``: a crash leaves the old report or the new one, never half of a file."""
+    import os
+    import shutil
+    tmp = out / f".report-{os.getpid()}"
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        res = make(tmp)
+        for f in tmp.iterdir():
+            os.replace(f, out / f.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    if res.get("plot"):
+        res["plot"] = str(out / Path(res["plot"]).name)
+    return res
 
 
 def cmd_compare(argv: list[str]) -> None:
@@ -199,16 +312,22 @@ def cmd_compare(argv: list[str]) -> None:
                  "  --total-timesteps N   same env-step budget for every algorithm\n"
                  "  --tuned SWEEP_DIR…    each algorithm at the best point of its sweep (highest final-return\n"
                  "                        IQM), instead of --algos with their defaults")
-        print(RUN_HELP.format(s="s", extra=extra, cmd="compare", resume=""))
+        print(RUN_HELP.format(s="s", extra=extra, cmd="compare", resume=COMPARE_RESUME_HELP))
         raise SystemExit(0)
     _check_seeds(a.seeds)
     every = _checkpoint_every(a.checkpoint_every)
+    guard = _guard(a)
     _setup_process(a)
     if rest:
         _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
+    if a.resume is not None and a.out is not None and Path(a.out).resolve() != Path(a.resume).resolve():
+        _fail(f"--out {a.out} and --resume {a.resume} name different folders (--resume alone continues a compare)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
+    flags = [f for f in ("--algos", "--env", "--seeds", "--total-timesteps", "--seed", "--tuned") if _given(argv, f)]
     # Validate every config before running any of them.
-    if a.tuned:
+    if a.resume is not None and not flags:  # each run's own config
+        cfgs, a.seeds, a.env = _compare_configs(Path(a.resume))
+    elif a.tuned:
         cfgs = [_tuned_config(d, shared) for d in a.tuned]
         envs = sorted({c.env_id for c in cfgs})
         if len(envs) > 1:
@@ -221,17 +340,57 @@ def cmd_compare(argv: list[str]) -> None:
     if len(set(names)) < len(names):
         _fail(f"compare: each algorithm once (got {', '.join(names)})")
     mesh = _mesh_args(a, [(c, a.seeds) for c in cfgs])
+    from jaxrl_policy import checkpoint
     from jaxrl_policy.report import report_runs
-    from jaxrl_policy.runner import run
-    out = Path(a.out or f"runs/compare-{a.env}")
-    dirs = []
-    for cfg in cfgs:
-        d = out / cfg.algo
-        run(cfg, a.seeds, d, progress=None if a.quiet else print, checkpoint_every_s=every, **mesh)
-        dirs.append(d)
-    res = report_runs(dirs, out, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} seeds)")
+    from jaxrl_policy.rundir import RunFolderError, open_run_folder, run_contents
+    from jaxrl_policy.runner import read_run_config, run, space_needed_for
+    out = Path(a.resume or a.out or f"runs/compare-{a.env}")
+    resume = a.resume is not None
+    if resume:  # every run folder there must be one of these configs, unchanged
+        for cfg in cfgs:
+            if (out / cfg.algo / "config.json").exists():
+                old, seeds, _ = read_run_config(out / cfg.algo)
+                diff = config_diff(old.to_dict(), cfg.to_dict())
+                if list(seeds) != list(range(cfg.seed, cfg.seed + a.seeds)):
+                    diff.append(f"seeds: run has {list(seeds)}, command line has "
+                                f"{list(range(cfg.seed, cfg.seed + a.seeds))}")
+                if diff:
+                    _fail(f"resume: the command line differs from the run in {out / cfg.algo}; not resuming:\n  "
+                          + "\n  ".join(diff))
+    dirs, summaries = [], []
+    try:
+        def need() -> int:
+            return sum(space_needed_for(c, a.seeds, 200, every is not None) for c in cfgs)
+        with open_run_folder(out, resume=resume, overwrite=a.overwrite, need_bytes=need, depth=1):
+            for cfg in cfgs:
+                d = out / cfg.algo
+                if resume and (d / "summary.json").exists():  # finished: kept as it is
+                    summaries.append(json.loads((d / "summary.json").read_text()))
+                elif resume and run_contents(d, 0) and not checkpoint.complete(d):
+                    _fail(f"resume: {d} has no complete checkpoint to resume from (rerun with --overwrite)")
+                else:
+                    cont = resume and bool(run_contents(d, 0))
+                    summaries.append(run(cfg, a.seeds, d, progress=None if a.quiet else print,
+                                         checkpoint_every_s=every, resume=cont, guard=guard, **mesh))
+                dirs.append(d)
+            res = _report_atomically(
+                lambda f: report_runs(dirs, f, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} "
+                                                     "seeds)"), out)
+    except RunFolderError as e:
+        _fail(str(e))
     print(res["markdown"])
     print(f"wrote {out}/summary.json, summary.md" + (f", {Path(res['plot']).name}" if res["plot"] else ""))
+    _exit_if_diverged(summaries)
+
+
+def _compare_configs(out: Path) -> tuple[list, int, str]:
+    """The configs, seed count and env of the runs in compare folder ``out`` (algorithms in their usual order)."""
+    from jaxrl_policy.config import CONFIGS
+    from jaxrl_policy.runner import read_run_config
+    found = [read_run_config(out / algo) for algo in CONFIGS if (out / algo / "config.json").exists()]
+    if not found:
+        _fail(f"resume: {out} is not a compare folder (no <algo>/config.json)")
+    return [c for c, _, _ in found], len(found[0][1]), found[0][0].env_id
 
 
 def _tuned_config(sweep_dir: str, shared: dict):
@@ -272,6 +431,7 @@ def cmd_sweep(argv: list[str]) -> None:
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--max-parallel", type=int, default=None)
     a, rest = p.parse_known_args(argv)
+    guard = _guard(a)
     if "-h" in argv or "--help" in argv:
         print(SWEEP_HELP)
         print(RUN_HELP.format(s="", extra="; one sub-folder per point, plus summary.json, summary.md, sweep.png",
@@ -286,7 +446,8 @@ def cmd_sweep(argv: list[str]) -> None:
         _setup_process(a, _recorded_sweep_threads(a.resume))
         from jaxrl_policy.sweep import resume_sweep
         try:
-            resume_sweep(a.resume, progress=progress, checkpoint_every_s=every, **_mesh_args(a, []))
+            res = resume_sweep(a.resume, progress=progress, checkpoint_every_s=every, guard=guard,
+                               **_mesh_args(a, []))
         except (SweepError, ValueError) as e:
             _fail(str(e))
         out = Path(a.resume)
@@ -315,19 +476,21 @@ def cmd_sweep(argv: list[str]) -> None:
                 points = sw.random_points(type(base), ranges, a.random, a.random_seed)
             out = Path(a.out or f"runs/sweep-{base.algo}-{base.env_id}")
             mesh = _mesh_args(a, [(base, a.seeds)])
-            sw.run_sweep(base, points, a.seeds, out, max_parallel=a.max_parallel, progress=progress,
-                         checkpoint_every_s=every, log_fields=log_fields,
-                         command=" ".join(["jaxrl-policy", "sweep", *argv]), **mesh)
-        except (SweepError, MeshError) as e:
+            res = sw.run_sweep(base, points, a.seeds, out, max_parallel=a.max_parallel, progress=progress,
+                               checkpoint_every_s=every, log_fields=log_fields,
+                               command=" ".join(["jaxrl-policy", "sweep", *argv]), overwrite=a.overwrite,
+                               guard=guard, **mesh)
+        except (SweepError, MeshError, ValueError) as e:
             _fail(str(e))
     import jax
     if jax.process_index() != 0:
         return
     from jaxrl_policy.report import report_sweep
-    rep = report_sweep(out)
+    rep = _report_atomically(lambda f: report_sweep(out, f), out)
     print(rep["markdown"])
     print(f"wrote {out}/sweep.json, summary.json, summary.md, p*/" + (f", {Path(rep['plot']).name}" if rep["plot"]
                                                                        else ""))
+    _exit_if_diverged(res["runs"])
 
 
 def _recorded_sweep_threads(sweep_dir: str) -> int | None:
@@ -336,31 +499,54 @@ def _recorded_sweep_threads(sweep_dir: str) -> int | None:
 
 
 def cmd_report(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="jaxrl-policy report",
-                                description="Tables and plots from run folders (summary.json, metrics.jsonl), "
-                                            "compare folders (their runs) or a sweep folder (return and "
-                                            "diagnostics against each swept field).")
+    p = argparse.ArgumentParser(
+        prog="jaxrl-policy report",
+        description="Tables and figures from run folders (summary.json, metrics.jsonl), compare folders (their "
+                    "runs), sweep folders (their points) and runs of several envs. One sweep folder alone gets "
+                    "the sweep report (return and diagnostics against each swept field).",
+        epilog="writes into --out: summary.md, table.tex (booktabs), summary.json, report.json and PNG + PDF "
+               "figures: returns (training and evaluation return vs --x, IQM and 95%% CI bands), final_scores "
+               "(IQM with 95%% CI per task, and the normalised aggregate over tasks), poi (probability of "
+               "improvement X vs Y with CIs), profiles (performance profiles)")
     p.add_argument("runs", nargs="+", help="run, compare or sweep folders")
-    p.add_argument("--out", default=None, help="output folder (default: the first run's parent; a sweep's own)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default: the folder that holds the runs, e.g. the compare folder; a "
+                        "sweep's own)")
+    p.add_argument("--x", default="env_steps", choices=["env_steps", "grad_steps", "wall_s"],
+                   help="x axis of the learning curves (default env_steps; scores are always compared at a "
+                        "matched env-step budget)")
+    p.add_argument("--threshold", nargs="+", default=None, metavar="X|ENV=X",
+                   help="return to reach for 'env steps to threshold': one number (one env) or ENV=X per env "
+                        "(default per env: half-way from random to the reference score of jaxrl_policy.scores)")
+    p.add_argument("--no-aggregate", action="store_true",
+                   help="report each env on its own (no normalised aggregate over tasks; needed to mix envs "
+                        "without normalisation scores)")
+    p.add_argument("--score", default="eval", choices=["eval", "train"],
+                   help="final score of the POI matrix and performance profiles: the final evaluation return "
+                        "(default) or the final training return")
+    p.add_argument("--bins", type=int, default=50, help="points of a training-return curve (default 50)")
     a = p.parse_args(argv)
-    from jaxrl_policy.report import report_runs, report_sweep
+    from jaxrl_policy.report import find_run_dirs, parse_thresholds, report_runs, report_sweep
     given = [Path(d) for d in a.runs]
     if len(given) == 1 and (given[0] / "sweep.json").exists():
         print(report_sweep(given[0], a.out)["markdown"])
         return
-    dirs: list[Path] = []
-    for d in given:
-        if not (d / "summary.json").exists():
-            _fail(f"{d}: not a run folder (no summary.json)")
-        if (d / "sweep.json").exists():
-            _fail(f"{d}: a sweep folder is reported on its own (jaxrl-policy report {d})")
-        doc = json.loads((d / "summary.json").read_text())
-        if "runs" in doc:  # a compare folder: its runs are its sub-folders
-            dirs += sorted(s.parent for s in d.glob("*/summary.json"))
-        else:
-            dirs.append(d)
-    res = report_runs(dirs, a.out or dirs[0].parent)
+    if a.bins < 2:
+        _fail(f"--bins = {a.bins}: must be an integer >= 2")
+    try:
+        dirs = find_run_dirs(given)
+        parents = {d.parent.resolve() for d in dirs}
+        if a.out is None and len(parents) > 1:
+            _fail(f"the runs are in {len(parents)} different folders ({', '.join(sorted(map(str, parents)))}): "
+                  "say where the report goes with --out DIR")
+        out = Path(a.out) if a.out is not None else dirs[0].parent
+        res = report_runs(dirs, out, bins=a.bins, x=a.x, threshold=parse_thresholds(a.threshold or []),
+                          aggregate=not a.no_aggregate, score=a.score)
+    except ValueError as e:
+        _fail(str(e))
     print(res["markdown"])
+    print(f"wrote {out}/summary.md, table.tex, summary.json, report.json"
+          + (", " + ", ".join(Path(f).name for f in res["figures"]) if res["figures"] else ""))
 
 
 def project_benchmark() -> Path | None:

@@ -205,9 +205,11 @@ class BaseConfig:
         check("torso", self.torso in ("auto", "mlp", "cnn", "gru"), "must be auto, mlp, cnn or gru")
         if self.torso == "gru":
             check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
-            pos_int("rnn_size")
+        pos_int("rnn_size")  # (checked with any torso: config.json must hold an int)
         check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
-        if self.dataset is not None:
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            check("dataset", False, "must be a file path (a string) or None")
+        elif self.dataset is not None:
             check("dataset", self.OFFLINE, f"{self.algo} does not learn from datasets (dqn and distill do)")
             if self.OFFLINE and msg is None and _is_int(self.num_envs) and _is_int(self.num_steps):
                 from jaxrl_policy.dataset import dataset_problems
@@ -219,8 +221,13 @@ class BaseConfig:
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
                   f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
+        spec = None
         if msg is None:
-            spec = env_spec(self.env_id)
+            try:
+                spec = env_spec(self.env_id)
+            except Exception as e:  # any failure to build the env (MNISTBandit-bsuite downloads MNIST) is the id's
+                check("env_id", False, f"gymnax could not build this environment ({type(e).__name__}: {e})")
+        if spec is not None:
             check("env_id", spec.num_actions is not None or self.CONTINUOUS_ACTIONS,
                   f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one "
                   "(ppo and vtrace act in continuous spaces)")
@@ -610,7 +617,9 @@ class DistillConfig(ActorCriticConfig):
         if not _is_int(self.teacher_seed) or self.teacher_seed < 0:
             p.append(("teacher_seed", self.teacher_seed, "must be an integer >= 0"))
         env_ok = isinstance(self.env_id, str) and unknown_env_message(self.env_id) is None
-        if self.student_obs is not None and env_ok:
+        if self.student_obs is not None and not isinstance(self.student_obs, str):
+            p.append(("student_obs", self.student_obs, "must be an env id (a string) or None"))
+        elif self.student_obs is not None and env_ok:
             from jaxrl_policy.envs.wrappers import observation_view
             try:
                 observation_view(self.student_obs, self.env_id)
@@ -695,14 +704,34 @@ def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseC
     return cls(env_id=env_id, **base)
 
 
+# Continuous control (PPO, V-trace): rejax's tuned PPO configs (keraJLi/rejax, configs/gymnax/pendulum.yaml
+# and continuous_mountaincar.yaml; Liesen et al. 2024), which keep a constant learning rate. V-trace takes
+# the data and optimiser settings; PPO also its epochs, minibatches, λ and ε.
+CONTINUOUS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "Pendulum-v1": dict(num_envs=100, num_steps=100, learning_rate=1e-3, anneal_lr=False, max_grad_norm=10.0,
+                        gamma=0.995, ent_coef=0.0, vf_coef=0.5, activation="silu", normalize_observations=True,
+                        total_timesteps=1_000_000),
+    "MountainCarContinuous-v0": dict(num_envs=5, num_steps=100, learning_rate=3e-4, anneal_lr=False,
+                                     max_grad_norm=10.0, gamma=0.9, ent_coef=0.0, vf_coef=0.5, activation="relu",
+                                     total_timesteps=1_000_000),
+}
+PPO_CONTINUOUS_DEFAULTS = dict(num_epochs=10, num_minibatches=10, gae_lambda=0.95, clip_eps=0.2)
+
+
 def env_defaults(algo: str, env_id: str) -> dict[str, Any]:
-    """Per-environment defaults. MinAtar: image observations, longer runs, ReLU."""
+    """Per-environment defaults. MinAtar: image observations, longer runs, ReLU. Pendulum-v1 and
+    MountainCarContinuous-v0: rejax's published PPO settings (``CONTINUOUS_DEFAULTS``)."""
     if env_id.endswith("-MinAtar"):
         d: dict[str, Any] = {"activation": "relu", "total_timesteps": 10_000_000}
         if algo == "dqn":
             d.update(buffer_size=100_000, learning_starts=10_000, hidden_sizes=(128,))
         else:
             d.update(num_envs=64, hidden_sizes=(256,))
+        return d
+    if env_id in CONTINUOUS_DEFAULTS and algo in ("ppo", "vtrace"):
+        d = dict(CONTINUOUS_DEFAULTS[env_id])
+        if algo == "ppo":
+            d.update(PPO_CONTINUOUS_DEFAULTS)
         return d
     return {}
 

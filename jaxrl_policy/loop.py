@@ -14,6 +14,7 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
         if evaluation is due (every eval_every env steps, and at the end):
             eval_return = mean return of M greedy episodes from the fixed evaluation keys
         metrics[i] = episode stats + learn metrics + eval metrics (NaN where none)
+                     + nonfinite_params: 1 if a float leaf of the agent state is NaN/inf after learning
 
 Evaluation (Agarwal et al. 2021's protocol: a deterministic policy on fixed episodes) runs the
 learner's greedy policy on ``eval_episodes`` envs in parallel, one episode each, from keys fixed by
@@ -157,7 +158,8 @@ def make_loop(cfg: BaseConfig) -> Loop:
         env_steps = env_step0 + steps_per_iter
 
         def do_learn(agent):  # hp is closed over (not an operand), so constants stay constants
-            return algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps, hp)
+            agent, metrics = algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps, hp)
+            return agent, {**metrics, "nonfinite_params": nonfinite(agent)}
 
         shapes = learn_metric_shapes(state, hp)
 
@@ -165,7 +167,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
             empty = nan_like(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
             if "grad_steps" in empty:
                 empty["grad_steps"] = jnp.zeros_like(empty["grad_steps"])
-            return agent, empty
+            return agent, {**empty, "nonfinite_params": jnp.full((), jnp.nan, jnp.float32)}
 
         agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, agent)
         eval_metrics = {}
@@ -215,6 +217,13 @@ def make_loop(cfg: BaseConfig) -> Loop:
     return Loop(init=init, rollout=_rollout, run_chunk=run_chunk, iteration=iteration, num_chunks=num_chunks,
                 iterations_per_chunk=ipc, algorithm=algo, hparams=constants,
                 max_episode_steps=venv.spec.max_episode_steps)
+
+
+def nonfinite(tree) -> jax.Array:
+    """1.0 if any float leaf of ``tree`` holds a NaN or ±inf, else 0.0 (the divergence guard's
+    ``nonfinite_params``: one reduction per leaf, on iterations that learned; NaN where none did)."""
+    flags = [~jnp.isfinite(x).all() for x in jax.tree.leaves(tree) if jnp.issubdtype(jnp.result_type(x), jnp.inexact)]
+    return jnp.any(jnp.stack(flags)).astype(jnp.float32) if flags else jnp.zeros((), jnp.float32)
 
 
 def make_evaluation(cfg: BaseConfig, algo: Algorithm, time_limit: int | None) -> Callable | None:

@@ -1,14 +1,23 @@
 """Networks: an MLP or small CNN torso with policy, value and Q heads (flax.linen).
 
-Shape legend: ``B`` batch (any leading dims), ``O...`` observation shape, ``A`` actions.
+Shape legend: ``B...`` batch (any leading dims: ``[B]`` when acting, ``[T, M]`` in V-trace's
+loss), ``O...`` observation shape (rank ``obs_ndim``), ``H, W, C`` image height, width and
+channels, ``F`` conv features, ``A`` actions.
 
 Initialisation follows PPO practice (Engstrom et al. 2020; Huang et al. 2022, "The 37
 implementation details of PPO"): orthogonal hidden layers with gain √2, policy head gain 0.01,
 value head gain 1. With ``orthogonal_init=False`` flax's default (LeCun normal) is used, as
 purejaxrl's DQN does.
+
+Two CPU-only code paths give the same values as flax's own layers, with the same parameter tree
+(so checkpoints and initialisations are interchangeable): ``cpu_dot_general`` (``nn.Dense``'s
+matmul with a cheaper weight gradient) and ``patch_conv_general_dilated`` (``nn.Conv``'s 3×3
+convolution as patches + one matmul, ~10× faster than XLA:CPU's own convolution inside the
+training loop). ``_dense`` / ``_conv`` pick them on the CPU backend only.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -59,48 +68,128 @@ def _dense(features: int, gain: float, ortho: bool) -> nn.Dense:
     return nn.Dense(features, **kw)
 
 
+_NHWC = ("NHWC", "HWIO", "NHWC")  # nn.Conv's layout for 2-D convolutions
+
+
+def _patches(x, kh: int, kw: int, pads) -> jax.Array:
+    """``[N, H, W, C] -> [N, H', W', kh·kw·C]`` stride-1 patches, features ordered ``(dy, dx, c)``.
+
+    That order is an HWIO kernel's leading dims, so ``kernel.reshape(kh·kw·C, F)`` lines up with
+    it without a transpose. Built from kh·kw shifted slices of the padded input: on XLA:CPU
+    that is a few cheap copies (and its gradient a pad-and-add), where
+    ``lax.conv_general_dilated_patches`` is itself a convolution (a one-hot depthwise kernel):
+    1.6× slower for forward + weight gradient and 2–3× with the input gradient
+    (benchmarks/conv.py, ``conv cgdp``).
+    """
+    (top, bottom), (left, right) = pads
+    xp = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    return jnp.concatenate([xp[:, i:i + ho, j:j + wo, :] for i in range(kh) for j in range(kw)], axis=-1)
+
+
+def patch_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilation=None,
+                               dimension_numbers=None, feature_group_count=1, batch_group_count=1, precision=None,
+                               preferred_element_type=None):
+    """``nn.Conv``'s ``lax.conv_general_dilated`` as patches + one matmul (same values, float rounding).
+
+    ``lhs [N, H, W, C]``, ``rhs [kh, kw, C, F]`` (HWIO) → ``[N, H', W', F]``: the convolution is
+    the dense layer ``patches [N·H'·W', kh·kw·C] @ kernel [kh·kw·C, F]`` (im2col; Chellapilla et
+    al. 2006). Why: inside the training loop's ``lax.scan`` XLA:CPU's own convolution is an order
+    of magnitude slower than outside it (MinAtar PPO minibatch, forward + weight gradient: ~100 ms
+    against ~10 ms for this matmul; benchmarks/conv.py). ``_matmul``'s transposed-gradient trick
+    measured no gain here (the weight gradient is a ``[kh·kw·C, N·H'·W']`` by ``[N·H'·W', F]``
+    dot either way), so the plain matmul is used. Anything other than a 2-D, stride-1, undilated,
+    ungrouped NHWC convolution goes to ``lax.conv_general_dilated`` unchanged.
+    """
+    plain = lhs.ndim == 4 and rhs.ndim == 4 and feature_group_count == 1 and batch_group_count == 1 \
+        and precision is None and preferred_element_type is None \
+        and all(s == 1 for s in window_strides) \
+        and all(d == 1 for d in (lhs_dilation or (1, 1))) and all(d == 1 for d in (rhs_dilation or (1, 1))) \
+        and dimension_numbers == jax.lax.conv_dimension_numbers(lhs.shape, rhs.shape, _NHWC)
+    if not plain:
+        return jax.lax.conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation, rhs_dilation,
+                                            dimension_numbers, feature_group_count, batch_group_count,
+                                            precision, preferred_element_type)
+    kh, kw, c, f = rhs.shape
+    pads = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (1, 1), padding) if isinstance(padding, str) \
+        else padding
+    return jnp.matmul(_patches(lhs, kh, kw, pads), rhs.reshape(kh * kw * c, f))
+
+
+CONV_IMPLS = ("auto", "patches", "xla")
+
+
+def conv_impl(requested: str = "auto") -> str:
+    """``auto`` → ``patches`` on the CPU backend (XLA:CPU's convolution is slow), ``xla`` elsewhere."""
+    if requested not in CONV_IMPLS:
+        raise ValueError(f"conv_impl = {requested!r}: must be one of {', '.join(CONV_IMPLS)}")
+    if requested != "auto":
+        return requested
+    return "patches" if jax.default_backend() == "cpu" else "xla"
+
+
+def _conv(features: int, gain: float, ortho: bool, impl: str) -> nn.Conv:
+    # Always an nn.Conv (so the parameters are Conv_0/kernel [3, 3, C, F] and Conv_0/bias [F]
+    # either way); only the primitive it calls differs.
+    kw: dict[str, Any] = {"conv_general_dilated": patch_conv_general_dilated} if conv_impl(impl) == "patches" else {}
+    if ortho:
+        return nn.Conv(features, (3, 3), kernel_init=orthogonal(gain), bias_init=constant(0.0), **kw)
+    return nn.Conv(features, (3, 3), **kw)
+
+
+def flatten_obs(x, obs_ndim: int) -> jax.Array:
+    """``[B..., O...] -> [B..., prod(O)]`` with ``O`` the trailing ``obs_ndim`` dims (0: a scalar → 1 feature)."""
+    batch = x.shape[:x.ndim - obs_ndim]
+    return x.reshape(batch + (math.prod(x.shape[x.ndim - obs_ndim:]),))
+
+
 class MLPTorso(nn.Module):
-    """``[B, O...] -> [B, hidden_sizes[-1]]``; flattens image-shaped observations."""
+    """``[B..., O...] -> [B..., hidden_sizes[-1]]``; observations of any rank are flattened per sample.
+
+    ``obs_ndim`` is the rank of one observation (``len(spec.obs_shape)``), so the same module
+    flattens ``[B, 10, 10, 4]`` and ``[T, M, 10, 10, 4]`` alike; without it a ``[B, H, W, C]``
+    input would go through the dense layers along ``C`` only and come out ``[B, H, W, …]``.
+    """
 
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
     orthogonal_init: bool = True
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
+        x = flatten_obs(x, self.obs_ndim)
         for h in self.hidden_sizes:
             x = act(_dense(h, np.sqrt(2), self.orthogonal_init)(x))
         return x
 
 
 class CNNTorso(nn.Module):
-    """MinAtar-sized torso (Young & Tian 2019): one 3×3 conv with 16 channels, then an MLP.
+    """MinAtar-sized torso (Young & Tian 2019): one 3×3 SAME conv with 16 channels, then an MLP.
 
-    ``[B, H, W, C] -> [B, hidden_sizes[-1]]``.
+    ``[B..., H, W, C] -> [B..., hidden_sizes[-1]]``. ``conv_impl`` picks the convolution's code
+    path (``auto``: by backend, see ``conv_impl``; ``patches`` / ``xla`` force one, for tests);
+    the parameters and values are the same on both.
     """
 
     hidden_sizes: Sequence[int]
     activation: str = "relu"
     orthogonal_init: bool = True
     channels: int = 16
+    conv_impl: str = "auto"
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
-        if self.orthogonal_init:
-            conv = nn.Conv(self.channels, (3, 3), kernel_init=orthogonal(np.sqrt(2)), bias_init=constant(0.0))
-        else:
-            conv = nn.Conv(self.channels, (3, 3))
-        x = act(conv(x))
-        x = x.reshape(x.shape[:-3] + (-1,))
-        return MLPTorso(self.hidden_sizes, self.activation, self.orthogonal_init)(x)
+        x = act(_conv(self.channels, np.sqrt(2), self.orthogonal_init, self.conv_impl)(x))  # [B..., H, W, F]
+        return MLPTorso(self.hidden_sizes, self.activation, self.orthogonal_init, obs_ndim=3)(x)
 
 
-def make_torso(kind: str, hidden_sizes, activation, orthogonal_init) -> nn.Module:
+def make_torso(kind: str, hidden_sizes, activation, orthogonal_init, obs_ndim: int = 1) -> nn.Module:
     if kind == "cnn":
         return CNNTorso(tuple(hidden_sizes), activation, orthogonal_init)
-    return MLPTorso(tuple(hidden_sizes), activation, orthogonal_init)
+    return MLPTorso(tuple(hidden_sizes), activation, orthogonal_init, obs_ndim)
 
 
 class ActorCritic(nn.Module):
@@ -111,7 +200,8 @@ class ActorCritic(nn.Module):
     None, ``action_dim`` D; the log-std is one learned vector, or a head when ``state_dependent_std``).
     ``share_torso=False`` (purejaxrl's layout) gives actor and critic their own torsos. With
     ``rnn_size`` > 0 the torso feeds a GRU core (Cho et al. 2014) shared by both heads; ``carry`` is its
-    state ``[B, rnn_size]`` and must be given (``initial_carry``).
+    state ``[B, rnn_size]`` and must be given (``initial_carry``). ``obs_ndim`` is the rank of one
+    observation (the MLP torso flattens that many trailing dims).
     """
 
     num_actions: int | None
@@ -124,9 +214,11 @@ class ActorCritic(nn.Module):
     state_dependent_std: bool = False
     log_std_init: float = 0.0
     rnn_size: int = 0
+    obs_ndim: int = 1
 
     def setup(self):
-        mk = lambda: make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init)  # noqa: E731
+        mk = lambda: make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init,  # noqa: E731
+                                self.obs_ndim)
         self.actor_torso = mk()
         if not self.share_torso and not self.rnn_size:
             self.critic_torso = mk()
@@ -166,17 +258,18 @@ class ActorCritic(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """Action values ``[B, A]``."""
+    """``[B..., O...]`` → action values ``[B..., A]`` (``obs_ndim`` as in ``ActorCritic``)."""
 
     num_actions: int
     hidden_sizes: Sequence[int] = (120, 84)
     activation: str = "relu"
     orthogonal_init: bool = False
     torso: str = "mlp"
+    obs_ndim: int = 1
 
     @nn.compact
     def __call__(self, obs):
-        x = make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init)(obs)
+        x = make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init, self.obs_ndim)(obs)
         return _dense(self.num_actions, 1.0, self.orthogonal_init)(x)
 
 
@@ -191,13 +284,15 @@ def make_actor_critic(cfg, spec) -> ActorCritic:
                        torso="mlp" if recurrent else torso_kind(spec.obs_shape, cfg.torso),
                        share_torso=cfg.share_torso, action_dim=int(np.prod(spec.action_shape or (0,))),
                        state_dependent_std=getattr(cfg, "state_dependent_std", False),
-                       log_std_init=getattr(cfg, "log_std_init", 0.0), rnn_size=cfg.rnn_size if recurrent else 0)
+                       log_std_init=getattr(cfg, "log_std_init", 0.0), rnn_size=cfg.rnn_size if recurrent else 0,
+                       obs_ndim=len(spec.obs_shape))
 
 
 def make_q_network(cfg, spec) -> QNetwork:
     """The Q-network a config asks for (DQN)."""
     return QNetwork(num_actions=spec.num_actions, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
-                    orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso))
+                    orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso),
+                    obs_ndim=len(spec.obs_shape))
 
 
 def torso_kind(obs_shape: tuple[int, ...], requested: str) -> str:

@@ -29,7 +29,7 @@ from jaxrl_policy.types import DIAGNOSTICS, HParams, LoopState, Transition
 
 def make_offline_loop(cfg: BaseConfig):
     from jaxrl_policy import dataset as ds
-    from jaxrl_policy.loop import Loop, check_hparams, make_evaluation
+    from jaxrl_policy.loop import Loop, check_hparams, make_evaluation, nonfinite
 
     assert cfg.dataset is not None
     arrays, _ = ds.load(cfg.dataset)
@@ -66,7 +66,7 @@ def make_offline_loop(cfg: BaseConfig):
         metrics = {"env_steps": jnp.zeros((), jnp.int32), "episode_return": jnp.full((), jnp.nan),
                    "episode_length": jnp.full((), jnp.nan), "episodes": jnp.zeros((), jnp.int32),
                    **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS}, **learn_metrics, **eval_metrics,
-                   "dataset_clock": clock}
+                   "nonfinite_params": nonfinite(agent), "dataset_clock": clock}
         return state._replace(agent=agent, key=key, iteration=state.iteration + 1), metrics
 
     n_iter, ipc = cfg.num_iterations, cfg.iterations_per_chunk

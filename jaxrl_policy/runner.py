@@ -15,7 +15,16 @@ batches. Each point has its own run folder (the public contract in ARCHITECTURE.
 - ``summary.json``: ``algo``, ``env``, ``seeds``, ``total_timesteps``, ``final_return`` (per seed),
   ``final_return_iqm``, ``final_return_ci``, ``env_steps_per_s``, ``compile_s``, ``wall_s``, plus
   ``env_steps``, ``diagnostics`` (averaged over learning iterations and seeds; ``*_max`` are
-  maxima) and, in a sweep, ``hparams`` (the point's swept values).
+  maxima) and, in a sweep, ``hparams`` (the point's swept values); ``status`` per seed (``ok`` /
+  ``diverged``), ``divergence`` per seed (None, or the iteration, env steps, quantity and value),
+  ``complete`` and ``env_steps_done`` (how far the run got).
+
+Nothing is lost and nothing is silent (``rundir.py``): a folder that holds a run is refused unless
+resumed or overwritten, a lock keeps a second process out, JSON files are replaced atomically and
+``metrics.jsonl`` grows by whole lines, one write per chunk. After each chunk the host checks every
+run for divergence (``DivergenceGuard``: a non-finite loss, gradient norm or parameter, or a loss /
+gradient norm beyond its bound); a diverged batch stops after that chunk without checkpointing the
+diverged state, and the summary says which seeds diverged, where and why.
 
 Runs execute with ``jax.vmap`` inside one jit; the chunk program is compiled once and called
 ``num_chunks`` times, so progress and logs happen between chunks (``metrics.jsonl`` is flushed
@@ -23,13 +32,15 @@ after every chunk, so a crash keeps everything logged so far). Checkpoints hold 
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -52,9 +63,62 @@ from jaxrl_policy.mesh import (
 )
 from jaxrl_policy.mesh import shardings as mesh_shardings
 from jaxrl_policy.metadata import config_hash, run_metadata
+from jaxrl_policy.rundir import append_lines, atomic_write_json, atomic_write_text, fault_pause, open_run_folder
 from jaxrl_policy.types import COUNTERS, DIAGNOSTICS
 
 FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class DivergenceGuard(NamedTuple):
+    """When a run counts as diverged (checked on the host after every chunk, on iterations that learned).
+
+    Always: a non-finite loss, gradient norm or agent-state leaf (the loop's ``nonfinite_params``).
+    ``loss`` / ``grad_norm``: bounds on the iteration's |loss| and pre-clipping gradient norm (means
+    over its gradient steps); None or 0 disables one.
+    """
+
+    loss: float | None = 1e10
+    grad_norm: float | None = 1e10
+
+
+DEFAULT_GUARD = DivergenceGuard()
+
+
+def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: DivergenceGuard) -> list[dict | None]:
+    """Per run (``m``'s leading axis): None, or the first diverged iteration of this chunk (1-based, as
+    ``metrics.jsonl``'s ``iteration``), its env steps, the quantity and its value."""
+    runs, n = m["env_steps"].shape
+    learned = ~np.isnan(m["nonfinite_params"]) if "nonfinite_params" in m else \
+        ~np.isnan(m.get("loss", np.full((runs, n), np.nan)))
+    checks: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if "nonfinite_params" in m:
+        checks.append(("parameters", m["nonfinite_params"], np.nan_to_num(m["nonfinite_params"]) > 0))
+    for name, bound in (("loss", guard.loss), ("grad_norm", guard.grad_norm)):
+        if name in m:
+            x = np.asarray(m[name], np.float64)
+            bad = ~np.isfinite(x)
+            if bound:
+                bad |= np.abs(np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)) > bound
+            checks.append((name, x, bad))
+    out: list[dict | None] = []
+    for b in range(runs):
+        first = None
+        for name, x, bad in checks:
+            hits = np.flatnonzero(bad[b] & learned[b])
+            if hits.size and (first is None or hits[0] < first[0]):
+                first = (int(hits[0]), name, x[b, hits[0]])
+        if first is None:
+            out.append(None)
+            continue
+        j, name, v = first
+        value = "non-finite" if name == "parameters" else (float(v) if math.isfinite(v) else str(float(v)))
+        out.append({"iteration": first_iteration + j + 1, "env_steps": int(m["env_steps"][b, j]),
+                    "quantity": name, "value": value})
+    return out
 
 
 def seed_keys(seed: int, num_seeds: int) -> jax.Array:
@@ -139,12 +203,19 @@ def _json_float(x):
 
 
 def truncate_metrics(path: Path, iterations_done: int) -> None:
-    """Drop log rows written after the checkpoint a run resumes from."""
+    """Drop log rows written after the checkpoint a run resumes from, and a torn last line (a crash
+    inside a write); the file is replaced atomically."""
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line)["iteration"] <= iterations_done]
-    path.write_text("".join(line + "\n" for line in keep))
+    keep = []
+    for line in path.read_bytes().decode(errors="replace").split("\n")[:-1]:  # [-1]: after the last newline
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue  # a torn line
+        if row["iteration"] <= iterations_done:
+            keep.append(line)
+    atomic_write_text(path, "".join(line + "\n" for line in keep))
 
 
 _PROGRAMS: OrderedDict[Any, tuple] = OrderedDict()  # (cfg, shapes, mesh) -> (loop, init, chunk): in-process cache
@@ -179,7 +250,9 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
               state_dir: Path | None, log_rows: int = 200, progress: Callable[[str], None] | None = print,
               checkpoint_every_s: float | None = 60.0, resume: bool = False, label: str | None = None,
               hparams_of: Callable[[int], dict[str, Any]] | None = None, devices: int | None = None,
-              mesh_shape: MeshShape | None = None, sinks: Sequence[Any] = ()) -> list[dict[str, Any]]:
+              mesh_shape: MeshShape | None = None, sinks: Sequence[Any] = (),
+              guard: DivergenceGuard = DEFAULT_GUARD,
+              note: Callable[[str], None] | None = _stderr) -> list[dict[str, Any]]:
     """Train P points × S seeds of ``cfg`` as one program; returns one summary per point.
 
     ``points[p]`` holds point p's traced overrides (the same names for every point; ``[{}]`` for a
@@ -193,11 +266,17 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     process 0 writes files. ``sinks`` (``jaxrl_policy.sinks``: TensorBoard, Weights & Biases) get
     ``write(run_name, rows)`` (the run folder's name) with the same rows as ``metrics.jsonl`` after
     every chunk (on process 0), so logging leaves the device once per chunk whatever the sinks are.
+
+    ``guard``: when a run counts as diverged. If any run of the batch diverges, the batch stops after
+    that chunk: its rows are logged, the diverged state is not checkpointed, ``note`` (default:
+    stderr) gets one message naming the iteration, seeds, point, quantity and the last good
+    checkpoint, and every summary says per seed ``status`` ok / diverged and how far the run got.
+    Run folders are not locked or checked here (``run`` and ``sweep.run_sweep`` do that).
     """
     from jaxrl_policy import checkpoint
 
     P, S = len(points), num_seeds
-    if resume and (state_dir is None or checkpoint.latest(state_dir) is None):
+    if resume and (state_dir is None or not checkpoint.complete(state_dir)):
         raise ValueError(f"resume: {state_dir} has no complete checkpoint to resume from")
     exact = devices is not None or mesh_shape is not None or jax.process_count() > 1
     shape = choose_mesh(check_devices(devices), P * S, cfg.num_envs, mesh_shape, exact=exact)
@@ -207,11 +286,15 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     sinks = list(sinks) if writer else []
     seeds = list(range(cfg.seed, cfg.seed + S))
     if not resume:
+        if writer and state_dir is not None:  # a new run (or sweep batch) never falls back to another's state
+            import shutil
+            shutil.rmtree(Path(state_dir) / checkpoint.DIR, ignore_errors=True)
         for p, d in enumerate(dirs):
             if d is not None:
                 d.mkdir(parents=True, exist_ok=True)
                 point_cfg = cfg.replace(**points[p]) if points[p] else cfg
-                (d / "config.json").write_text(json.dumps(run_metadata_for(point_cfg, S, mesh), indent=2))
+                atomic_write_json(d / "config.json", run_metadata_for(point_cfg, S, mesh), indent=2)
+                (d / "metrics.jsonl").write_bytes(b"")
     t_start = time.perf_counter()
     swept = stack_points(cfg, points) if points and points[0] else {}
     runs = NamedSharding(mesh, PartitionSpec("batch"))
@@ -231,9 +314,11 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     start, run_s = 0, 0.0
     if resume:
         assert state_dir is not None
-        ck = checkpoint.latest(state_dir)
-        assert ck is not None
-        state, hist, meta = checkpoint.restore(ck, state, {k: v.dtype for k, v in hist.items()})
+        try:
+            state, hist, meta, _ = checkpoint.restore_latest(state_dir, state, {k: v.dtype for k, v in hist.items()},
+                                                             note=note)
+        except checkpoint.CheckpointError as e:
+            raise ValueError(f"resume: {e}") from None
         start, run_s = meta["chunks_done"], meta["run_s"]
         diag_sum, diag_n = np.asarray(meta["diag_sum"], np.float64), np.asarray(meta["diag_n"], np.int64)
         for d in dirs:
@@ -242,12 +327,13 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
         if progress is not None:
             progress(f"resuming {state_dir} from chunk {start}/{loop.num_chunks}")
     label = label or f"[{cfg.algo} {cfg.env_id} ×{S}]"
-    files = [open(d / "metrics.jsonl", "a" if resume else "w") if d is not None else None for d in dirs]
     last_save = time.perf_counter()
+    diverged: list[dict | None] = [None] * (P * S)
     try:
         for c in range(start, loop.num_chunks):
             t = time.perf_counter()
             state, m = chunk_c(state, jnp.int32(c))
+            fault_pause("chunk", c + 1)  # crash tests: a kill lands while the chunk computes
             m = fetch(m)
             run_s += time.perf_counter() - t
             valid = min(loop.iterations_per_chunk, cfg.num_iterations - c * loop.iterations_per_chunk)
@@ -263,14 +349,22 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
                 else:
                     diag_sum[:, j] += np.where(ok, v, 0.0).sum(1)
                     diag_n[:, j] += ok.sum(1)
-            for p, (f, d) in enumerate(zip(files, dirs, strict=True)):
-                if f is not None and d is not None:
+            for p, d in enumerate(dirs):
+                if d is not None:
                     part = {k: v[p * S:(p + 1) * S] for k, v in m.items()}
                     rows = window_rows(part, c * loop.iterations_per_chunk, rows_per_chunk, run_s, seeds)
-                    f.write("".join(json.dumps(r) + "\n" for r in rows))  # whole lines, one write
-                    f.flush()
+                    append_lines(d / "metrics.jsonl", [json.dumps(r) for r in rows])  # whole lines, one write
                     for sink in sinks:
                         sink.write(d.name, rows)
+            found = find_divergence(m, c * loop.iterations_per_chunk, guard)
+            if any(x is not None for x in found):
+                diverged = found
+                if progress is not None:
+                    progress(_progress_line(label, c, loop.num_chunks, m, P, S, total_steps, run_s, hparams_of))
+                if note is not None:
+                    ck = checkpoint.latest(state_dir) if state_dir is not None else None
+                    note(_divergence_message(label, diverged, S, seeds, dirs, hparams_of, ck, c, loop.num_chunks))
+                break
             last = c == loop.num_chunks - 1
             if state_dir is not None and checkpoint_every_s is not None and (
                     last or time.perf_counter() - last_save >= checkpoint_every_s):
@@ -280,9 +374,6 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             if progress is not None:
                 progress(_progress_line(label, c, loop.num_chunks, m, P, S, total_steps, run_s, hparams_of))
     finally:
-        for f in files:
-            if f is not None:
-                f.close()
         for sink in sinks:
             sink.flush()
     agent = jax.tree.leaves(fetch(state.agent))  # every leaf [B, ...]
@@ -290,10 +381,14 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     eval_steps = cfg.eval_max_steps or loop.max_episode_steps or 0
     summaries = []
     wall_s = time.perf_counter() - t_start
-    done_steps = int(hist["env_steps"][-1]) if hist["env_steps"].size else 0
+    steps_done = int(hist["env_steps"][-1]) if hist["env_steps"].size else 0
+    # complete: every iteration ran (a run learning from a dataset takes no env steps at all)
+    complete = hist["env_steps"].size >= cfg.num_iterations
     for p in range(P):
         rows = slice(p * S, (p + 1) * S)
-        fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows], total_steps)
+        # a run stopped early: its final return is over the last 5% of what ran
+        fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows],
+                           total_steps if complete else steps_done)
         agg = stats.aggregate(np.asarray(fr))
         # the evaluation after the last iteration: the greedy policy on the fixed evaluation episodes
         fe = [float(x) for x in hist["eval_return"][rows, -1]] if hist["eval_return"].shape[1] else [math.nan] * S
@@ -303,7 +398,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "env": cfg.env_id,
             "seeds": seeds,
             "total_timesteps": cfg.total_timesteps,
-            "env_steps": done_steps,  # 0 offline (learning from a dataset)
+            "env_steps": total_steps,
             "final_return": [_json_float(x) for x in fr],
             "final_return_iqm": _json_float(agg["iqm"]),
             "final_return_ci": [_json_float(x) for x in agg["iqm_ci"]],
@@ -312,8 +407,13 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "final_eval_return_ci": [_json_float(x) for x in agg_eval["iqm_ci"]],
             # evaluation episodes' env steps (not in the budget): evaluations × episodes × steps per episode
             "eval_env_steps": evaluations * cfg.eval_episodes * eval_steps,
-            "env_steps_per_s": round(done_steps * B / run_s),  # the whole program's rate (all runs)
-            "env_steps_per_s_per_seed": round(done_steps / run_s),
+            "env_steps_done": steps_done,  # 0 for a run that learns from a dataset
+            "complete": complete,
+            "status": ["ok" if x is None else "diverged" for x in diverged[rows]],
+            "divergence": diverged[rows],
+            # the whole program's rate (all points and seeds)
+            "env_steps_per_s": round(steps_done * B / run_s) if run_s > 0 else None,
+            "env_steps_per_s_per_seed": round(steps_done / run_s) if run_s > 0 else None,
             "compile_s": round(compile_s, 3),
             "wall_s": round(wall_s, 3),
             # spectrum diagnostics over every learning iteration and seed (max of the *_max ones)
@@ -328,9 +428,30 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             summary["hparams"] = hparams_of(p)
         d = dirs[p]
         if d is not None:
-            (d / "summary.json").write_text(json.dumps(summary, indent=2))
+            atomic_write_json(d / "summary.json", summary, indent=2)
         summaries.append(summary)
     return summaries
+
+
+def _divergence_message(label, diverged, S, seeds, dirs, hparams_of, ck, c, num_chunks) -> str:
+    """One message: which runs diverged where, what is kept, and what to try."""
+    parts = []
+    for b, x in enumerate(diverged):
+        if x is None:
+            continue
+        p, s = divmod(b, S)
+        where = f"seed {seeds[s]}"
+        if len(dirs) > 1 or hparams_of is not None:
+            name = dirs[p].name if dirs[p] is not None else f"point {p}"
+            where += f" of {name} ({_fmt_point(hparams_of(p) if hparams_of else {})})"
+        v = x["value"]
+        parts.append(f"{where}: {x['quantity']} = {v if isinstance(v, str) else f'{v:.3g}'} at iteration "
+                     f"{x['iteration']} (env steps {x['env_steps']:,})")
+    kept = f"the last good checkpoint is {ck}" if ck is not None else "no checkpoint was written before it"
+    return (f"{label} diverged: " + "; ".join(parts) + f". Stopped after chunk {c + 1}/{num_chunks}; the diverged "
+            f"state is not checkpointed ({kept}); summary.json has status per seed. Lower the learning rate, "
+            "rerun with --debug-nans to find the first NaN, or raise --divergence-loss / --divergence-grad-norm "
+            "(0 disables) if these values are expected.")
 
 
 def _digest(arrays: list[np.ndarray]) -> str:
@@ -370,19 +491,39 @@ def _fmt_point(hp: dict[str, Any]) -> str:
 def run(cfg: BaseConfig, num_seeds: int, out: str | os.PathLike | None, *, log_rows: int = 200,
         progress: Callable[[str], None] | None = print, checkpoint_every_s: float | None = 60.0,
         resume: bool = False, devices: int | None = None, mesh_shape: MeshShape | None = None,
-        sinks: Sequence[Any] = ()) -> dict[str, Any]:
+        sinks: Sequence[Any] = (), overwrite: bool = False, guard: DivergenceGuard = DEFAULT_GUARD,
+        note: Callable[[str], None] | None = _stderr) -> dict[str, Any]:
     """Train ``num_seeds`` seeds of ``cfg``; write the run folder to ``out`` (if given); return the summary.
 
     With ``out`` and ``checkpoint_every_s``, the loop state of all seeds is checkpointed in
     ``out/checkpoints`` after a chunk once that many seconds have passed since the last checkpoint,
     and after the last chunk (``checkpoint.py``). ``resume=True`` continues the run in ``out`` from
     its latest checkpoint (``cfg`` and ``num_seeds`` must be the run's own; ``resume_run`` reads them
-    from the folder). ``devices`` / ``mesh_shape`` / ``sinks``: see ``run_batch``.
+    from the folder). ``devices`` / ``mesh_shape`` / ``sinks`` / ``guard``: see ``run_batch``.
+
+    ``out`` is checked before anything compiles (``rundir.open_run_folder``): writable, with room for
+    the logs and three checkpoints, and locked for this process. A folder that already holds a run
+    raises ``RunFolderError`` (a ``ValueError``) unless ``resume`` or ``overwrite`` (remove the old
+    run first) is given.
     """
     out_dir = Path(out) if out is not None else None
-    return run_batch(cfg, [{}], num_seeds, [out_dir], state_dir=out_dir, log_rows=log_rows, progress=progress,
-                     checkpoint_every_s=checkpoint_every_s, resume=resume, devices=devices,
-                     mesh_shape=mesh_shape, sinks=sinks)[0]
+    folder: Any = contextlib.nullcontext()
+    if out_dir is not None and is_writer():
+        def need() -> int:
+            return space_needed_for(cfg, num_seeds, log_rows, checkpoint_every_s is not None)
+        folder = open_run_folder(out_dir, resume=resume, overwrite=overwrite, need_bytes=need, depth=0, note=note)
+    with folder:
+        return run_batch(cfg, [{}], num_seeds, [out_dir], state_dir=out_dir, log_rows=log_rows, progress=progress,
+                         checkpoint_every_s=checkpoint_every_s, resume=resume, devices=devices,
+                         mesh_shape=mesh_shape, sinks=sinks, guard=guard, note=note)[0]
+
+
+def space_needed_for(cfg: BaseConfig, runs: int, log_rows: int, checkpoints: bool) -> int:
+    """``rundir.space_needed`` for ``runs`` runs of ``cfg``: the loop state's size comes from
+    ``jax.eval_shape`` (traced, not compiled)."""
+    from jaxrl_policy.rundir import space_needed
+    from jaxrl_policy.sweep import state_bytes
+    return space_needed(state_bytes(cfg, runs, []) if checkpoints else 0, checkpoints, log_rows * runs)
 
 
 def read_run_config(out: str | os.PathLike) -> tuple[BaseConfig, list[int], dict[str, Any]]:
@@ -399,7 +540,8 @@ def read_run_config(out: str | os.PathLike) -> tuple[BaseConfig, list[int], dict
 
 def resume_run(out: str | os.PathLike, *, progress: Callable[[str], None] | None = print,
                checkpoint_every_s: float | None = 60.0, devices: int | None = None,
-               mesh_shape: MeshShape | None = None) -> dict[str, Any]:
+               mesh_shape: MeshShape | None = None, guard: DivergenceGuard = DEFAULT_GUARD,
+               note: Callable[[str], None] | None = _stderr) -> dict[str, Any]:
     """Continue the run in folder ``out`` from its latest checkpoint, with the config it was started with.
 
     The device count may differ from the run's (the checkpoint is restored onto the new mesh); results
@@ -410,4 +552,4 @@ def resume_run(out: str | os.PathLike, *, progress: Callable[[str], None] | None
     except ValueError as e:
         raise ValueError(f"resume: {e}") from None
     return run(cfg, len(seeds), out, progress=progress, checkpoint_every_s=checkpoint_every_s, resume=True,
-               devices=devices, mesh_shape=mesh_shape)
+               devices=devices, mesh_shape=mesh_shape, guard=guard, note=note)

@@ -24,6 +24,7 @@ The sweep folder::
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import difflib
 import itertools
@@ -338,13 +339,17 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
               max_parallel: int | None = None, progress: Callable[[str], None] | None = print,
               checkpoint_every_s: float | None = 60.0, resume: bool = False, log_rows: int = 200,
               log_fields: frozenset[str] | set[str] = frozenset(), command: str | None = None,
-              devices: int | None = None, mesh_shape: Any = None, sinks: Any = ()) -> dict[str, Any]:
+              devices: int | None = None, mesh_shape: Any = None, sinks: Any = (), overwrite: bool = False,
+              guard: Any = None, note: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Run every point × ``num_seeds`` seeds; write the sweep folder; return ``{"runs": [...]}``.
 
     ``resume=True`` skips points whose ``summary.json`` exists and continues the batch in
-    progress from ``DIR/checkpoints`` (the plan is read back from ``DIR/sweep.json``).
+    progress from ``DIR/checkpoints`` (the plan is read back from ``DIR/sweep.json``). A folder
+    that already holds a sweep or runs is refused (``rundir.RunFolderError``) unless ``resume`` or
+    ``overwrite`` is given; the folder is locked for this process while the sweep runs. ``guard``
+    (``runner.DivergenceGuard``): a batch in which a point diverges stops after that chunk, its
+    points' summaries say so, and the sweep goes on with the next batch.
     """
-    from jaxrl_policy.runner import run_batch
     out = Path(out)
     plan = plan_sweep(base, points)
     sizes = batch_sizes(plan, num_seeds, max_parallel)
@@ -371,11 +376,28 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
                      f"per point × {num_seeds} seeds, {s['points_per_batch']} points per program "
                      f"({fmt_bytes(s['points_per_batch'] * s['state_bytes_per_point'])})")
     writer = is_writer()
+    from jaxrl_policy.rundir import atomic_write_json, open_run_folder, space_needed
+    from jaxrl_policy.runner import DivergenceGuard, _stderr
+    guard = guard if guard is not None else DivergenceGuard()
+    note = note if note is not None else _stderr
+    folder: Any = contextlib.nullcontext()
     if writer:
-        out.mkdir(parents=True, exist_ok=True)
-    if writer and not resume:
-        (out / "sweep.json").write_text(json.dumps(doc, indent=2, default=str))
+        state = max(s["state_bytes_per_point"] * s["points_per_batch"] for s in sizes)
+        need = space_needed(state if checkpoint_every_s is not None else 0, checkpoint_every_s is not None,
+                            log_rows * num_seeds * len(points))
+        folder = open_run_folder(out, resume=resume, overwrite=overwrite, need_bytes=need, depth=1, note=note)
+    with folder:
+        if writer and not resume:
+            atomic_write_json(out / "sweep.json", doc, indent=2, default=str)
+        return _run_batches(plan, points, batches, num_seeds, out, base, resume, writer, log_rows, progress,
+                            checkpoint_every_s, devices, mesh_shape, sinks, guard, note)
+
+
+def _run_batches(plan, points, batches, num_seeds, out, base, resume, writer, log_rows, progress, checkpoint_every_s,
+                 devices, mesh_shape, sinks, guard, note) -> dict[str, Any]:
     from jaxrl_policy import checkpoint
+    from jaxrl_policy.rundir import atomic_write_json
+    from jaxrl_policy.runner import run_batch
     summaries: dict[int, dict[str, Any]] = {}
     for bi, b in enumerate(batches):
         g = plan.groups[b["group"]]
@@ -398,11 +420,11 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
 
         res = run_batch(g.cfg, pts, num_seeds, dirs, state_dir=out, log_rows=log_rows, progress=progress,
                         checkpoint_every_s=checkpoint_every_s, resume=cont, label=label, hparams_of=hparams_of,
-                        devices=devices, mesh_shape=mesh_shape, sinks=sinks)
+                        devices=devices, mesh_shape=mesh_shape, sinks=sinks, guard=guard, note=note)
         summaries.update(zip(b["points"], res, strict=False))  # (the padding's summaries are dropped)
     runs = [summaries[i] for i in range(len(points))]
     if writer:
-        (out / "summary.json").write_text(json.dumps({"runs": runs}, indent=2))
+        atomic_write_json(out / "summary.json", {"runs": runs}, indent=2)
     return {"runs": runs}
 
 
@@ -411,9 +433,8 @@ def _plain(v):
 
 
 def _mark_batch(out: Path, bi: int) -> None:
-    tmp = out / "BATCH.tmp"
-    tmp.write_text(str(bi))
-    os.replace(tmp, out / "BATCH")
+    from jaxrl_policy.rundir import atomic_write_text
+    atomic_write_text(out / "BATCH", str(bi))
 
 
 def _checkpoint_batch(out: Path) -> int | None:
@@ -424,7 +445,8 @@ def _checkpoint_batch(out: Path) -> int | None:
 
 
 def resume_sweep(out: str | os.PathLike, *, progress: Callable[[str], None] | None = print,
-                 checkpoint_every_s: float | None = 60.0) -> dict[str, Any]:
+                 checkpoint_every_s: float | None = 60.0, guard: Any = None, devices: int | None = None,
+                 mesh_shape: Any = None) -> dict[str, Any]:
     """Continue the sweep in ``out`` with the plan it was started with."""
     from jaxrl_policy.config import config_from_dict
     out = Path(out)
@@ -437,7 +459,8 @@ def resume_sweep(out: str | os.PathLike, *, progress: Callable[[str], None] | No
     max_parallel = max(b["points_per_batch"] for b in doc["groups"])
     return run_sweep(base, points, len(doc["seeds"]), out, max_parallel=max_parallel, progress=progress,
                      checkpoint_every_s=checkpoint_every_s, resume=True,
-                     log_fields={k for k, v in doc["axes"].items() if v == "log"})
+                     log_fields={k for k, v in doc["axes"].items() if v == "log"}, guard=guard, devices=devices,
+                     mesh_shape=mesh_shape)
 
 
 def best_point(sweep_dir: str | os.PathLike) -> tuple[int, dict[str, Any]]:

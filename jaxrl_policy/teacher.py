@@ -65,16 +65,16 @@ def teacher_problems(run_dir: str, seed_index: int, env_id: str) -> list[str]:
     if d.get("torso") == "gru":
         out.append("is recurrent (torso = gru); recurrent teachers are not supported")
     t_env = d.get("student_obs") or d.get("env_id", "?")
-    if unknown_env_message(str(t_env)) is not None or unknown_env_message(env_id) is not None:
-        return out + [f"env {t_env} is unknown"]
+    if unknown_env_message(str(t_env)) is not None:
+        return out + [f"its env {t_env} is unknown"]
     t, e = env_spec(t_env), env_spec(env_id)
     if t.num_actions is None:
         out.append(f"acts in a continuous action space ({t_env}); distillation needs discrete actions")
     elif t.num_actions != e.num_actions:
-        out.append(f"has {t.num_actions} actions ({t_env}) but {env_id} has {e.num_actions}")
+        out.append(f"has {t.num_actions} actions ({t_env}) but env_id {env_id} has {e.num_actions}")
     if t.obs_shape != e.obs_shape:
-        out.append(f"observes {t.obs_shape} ({t_env}) but {env_id} gives {e.obs_shape}: the teacher sees the env's "
-                   "full observation (give the student a narrower view with student_obs)")
+        out.append(f"observes {t.obs_shape} ({t_env}) but env_id {env_id} gives {e.obs_shape}: the teacher sees the "
+                   "env's full observation (give the student a narrower view with student_obs)")
     return out
 
 
@@ -100,7 +100,7 @@ def load_teacher(run_dir: str, seed_index: int = 0, temperature: float = 1.0) ->
     loop = make_loop(cfg)
     shapes = jax.eval_shape(jax.vmap(loop.init), seed_keys(cfg.seed, len(seeds)))
     hist = {"env_steps": np.int32, "episode_return": np.float32, "episodes": np.int32, "eval_return": np.float32}
-    state, _, _ = checkpoint.restore(ck, shapes, hist)
+    state, _, _, _ = checkpoint.restore_latest(Path(run_dir), shapes, hist, note=None)
     agent = jax.tree.map(lambda x: jnp.asarray(x[seed_index]), state.agent)
     obs_env = getattr(cfg, "student_obs", None) or cfg.env_id
     from jaxrl_policy.envs.adapter import env_spec

@@ -156,7 +156,7 @@ def test_bad_teachers_and_datasets_exit_2_naming_the_problem(tmp_path, capsys):
     (tmp_path / "junk.npz").write_bytes(b"not a zip")
     cases = [
         (["distill", "--teacher", str(tmp_path / "nope")], ["teachers", "nope", "no such folder"]),
-        (["distill", "--teacher", acrobot], ["teachers", "has 3 actions (Acrobot-v1) but CartPole-v1 has 2"]),
+        (["distill", "--teacher", acrobot], ["teachers", "has 3 actions (Acrobot-v1) but env_id CartPole-v1 has 2"]),
         (["distill", "--teacher", cartpole, "--teacher-seed", "2"], ["teacher_seed = 2 is not a seed index"]),
         (["distill", "--teacher", cartpole, "--student-obs", "Acrobot-v1"], ["student_obs", "observation wrapper"]),
         (["distill", "--teacher", cartpole, "--teacher", cartpole, "--num-envs", "3", "--num-minibatches", "1"],

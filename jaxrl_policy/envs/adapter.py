@@ -14,6 +14,10 @@ Env ids may carry env parameters (gymnax ``EnvParams`` fields) after a ``?``:
 family of settings, ``|``-separated, where env copy ``e`` of a batch uses setting ``e mod n`` (so
 E envs cover the n settings evenly; an evaluation averages over them the same way). CartPole's
 derived fields (``total_mass``, ``polemass_length``) follow the fields given.
+
+A discrete observation space (FrozenLake-misc: the agent's cell as one integer, shape ``()``)
+is one-hot encoded to ``[n]``, as Stable-Baselines3's ``preprocess_obs`` does: the cell index as
+one float would tell a network that cell 5 lies between cells 4 and 6.
 """
 from __future__ import annotations
 
@@ -164,11 +168,26 @@ def make_gymnax(env_id: str):
     return gymnax.make(env_id)
 
 
+def _discrete_obs(env, params) -> int | None:
+    """``n`` of a discrete (scalar integer) observation space, else None."""
+    space = env.observation_space(params)
+    return int(space.n) if hasattr(space, "n") and tuple(space.shape) == () else None
+
+
+def _obs_encoder(env, params) -> Callable[[jax.Array], jax.Array]:
+    """``[E, O...]`` raw observations → float32 (one-hot ``[E, n]`` for a discrete observation space)."""
+    n = _discrete_obs(env, params)
+    if n is None:
+        return lambda obs: obs.astype(jnp.float32)
+    return lambda obs: jax.nn.one_hot(obs, n, dtype=jnp.float32)
+
+
 def env_spec(env_id: str) -> EnvSpec:
     env, params = make_gymnax(env_id)
     space = env.action_space(params)
     num_actions = int(space.n) if hasattr(space, "n") else None
-    obs_shape = tuple(int(d) for d in env.observation_space(params).shape)
+    n_obs = _discrete_obs(env, params)
+    obs_shape = (n_obs,) if n_obs is not None else tuple(int(d) for d in env.observation_space(params).shape)
     max_steps = getattr(params, "max_steps_in_episode", None)
     extra: dict[str, Any] = {}
     if num_actions is None:  # a Box: its shape and bounds, broadcast to [D]
@@ -191,6 +210,7 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
     """Batched, auto-resetting env over ``num_envs`` copies of ``env_id`` (copy e uses setting e mod n)."""
     env, params = make_gymnax(env_id)
     spec = env_spec(env_id)
+    encode = _obs_encoder(env, params)
     options = env_param_options(env_id) if "?" in env_id else [params]
     p_axis = None
     if len(options) > 1:  # per-env params [E]: copy e gets setting e mod n
@@ -200,7 +220,7 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
     def reset(key):
         obs, inner = jax.vmap(env.reset, in_axes=(0, p_axis))(jax.random.split(key, num_envs), params)
         zeros = jnp.zeros((num_envs,), jnp.float32)
-        return EnvState(inner=inner, obs=obs.astype(jnp.float32), episode_return=zeros,
+        return EnvState(inner=inner, obs=encode(obs), episode_return=zeros,
                         episode_length=jnp.zeros((num_envs,), jnp.int32))
 
     def step(key, state, action):
@@ -218,14 +238,14 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
         ep_ret = state.episode_return + reward
         ep_len = state.episode_length + 1
         out = StepOutput(
-            next_obs=info["final_observation"].astype(jnp.float32),
+            next_obs=encode(info["final_observation"]),
             reward=reward,
             terminated=terminated,
             truncated=truncated,
             episode_return=jnp.where(done, ep_ret, 0.0),
             episode_length=jnp.where(done, ep_len, 0),
         )
-        new = EnvState(inner=inner, obs=obs.astype(jnp.float32), episode_return=jnp.where(done, 0.0, ep_ret),
+        new = EnvState(inner=inner, obs=encode(obs), episode_return=jnp.where(done, 0.0, ep_ret),
                        episode_length=jnp.where(done, 0, ep_len))
         return new, out
 
