@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> dict:
     def rate(cfg, seeds, shape):
         best = 0.0
         for _ in range(a.repeats):
-            s = run(cfg, seeds, None, progress=None, checkpoint_every_s=None, mesh_shape=shape)
+            s = run(cfg, seeds, None, progress=None, checkpoint_every_s=None, devices=shape.devices, mesh_shape=shape)
             best = max(best, s["env_steps_per_s"])
         return round(best)
 

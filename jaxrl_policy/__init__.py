@@ -6,14 +6,22 @@ into jax's internals: ``use_cpu_speedups()``.
 """
 from jaxrl_policy import _xla_flags, losses
 from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
-from jaxrl_policy.config import BaseConfig, DQNConfig, PPOConfig, VTraceConfig, config_from_dict, default_config
+from jaxrl_policy.config import (
+                                 BaseConfig,
+                                 DQNConfig,
+                                 PPOConfig,
+                                 VTraceConfig,
+                                 config_from_dict,
+                                 default_config,
+                                 hparams,
+)
 from jaxrl_policy.loop import make_loop, make_train
 from jaxrl_policy.report import load_runs
 from jaxrl_policy.runner import resume_run, run, seed_keys
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
-__all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "default_config", "config_from_dict",
+__all__ = ["hparams", "BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "default_config", "config_from_dict",
            "make_train", "make_loop", "load_runs", "run", "resume_run", "seed_keys", "losses", "set_cpu_threads",
            "use_cpu_speedups", "__version__"]
 

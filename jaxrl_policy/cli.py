@@ -5,6 +5,9 @@
 algorithm's dataclass with the env's defaults (``jaxrl-policy train --algo dqn --help`` lists
 them). Bad values exit with code 2 and one message naming every bad field, before compiling.
 
+``--plugin FILE.py`` (or a module name; repeatable, any command) imports code that registers its
+own algorithms (``jaxrl_policy.algorithms.register_algorithm``; ``experiments/a2c.py`` is one).
+
 Exit codes: 0 done; 2 bad input or an unusable run folder (exists without --resume/--overwrite,
 locked by a live process, unwritable, full, a --resume whose flags differ from the run's own),
 before compiling; 3 a run diverged (``runner.DivergenceGuard``: the other runs' results are
@@ -69,7 +72,21 @@ def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
     p.add_argument("--divergence-loss", type=float, default=1e10)
     p.add_argument("--divergence-grad-norm", type=float, default=1e10)
     p.add_argument("--debug-nans", action="store_true")
+    p.add_argument("--tensorboard", default=None, metavar="DIR")
+    p.add_argument("--wandb", default=None, metavar="PROJECT")
     return p
+
+
+def _sinks(a: argparse.Namespace, cfg) -> list:
+    """The live-logging sinks of --tensorboard DIR / --wandb PROJECT (sinks.py), or [] without them."""
+    if a.tensorboard is None and a.wandb is None:
+        return []
+    from jaxrl_policy.sinks import make_sinks
+    try:
+        return make_sinks(a.tensorboard, a.wandb, cfg.to_dict())
+    except ImportError as e:
+        _fail(str(e))
+        raise
 
 
 def _given(argv: list[str], flag: str) -> bool:
@@ -156,7 +173,7 @@ def _checkpoint_every(x: float) -> float | None:
 
 
 RUN_HELP = """run-level flags:
-  --algo{s} NAME         algorithm{s}: ppo, dqn, vtrace
+  --algo{s} NAME         algorithm{s}: ppo, dqn, vtrace (or one that --plugin FILE.py registers)
   --env ID              gymnax env id (default CartPole-v1)
   --seeds N             seeds, run with jax.vmap inside one jit (default 1)
   --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}
@@ -180,7 +197,10 @@ RUN_HELP = """run-level flags:
                         stops after its chunk, keeps its last good checkpoint, and the command exits 3
   --divergence-grad-norm X
                         the same for the gradient norm before clipping (default 1e10; 0 = no bound)
-  --debug-nans          jax_debug_nans: stop at the first operation that makes a NaN (slow; for a rerun){resume}
+  --debug-nans          jax_debug_nans: stop at the first operation that makes a NaN (slow; for a rerun)
+  --tensorboard DIR     also log every metric to TensorBoard event files in DIR (extra: tensorboard)
+  --wandb PROJECT       also log to Weights & Biases project PROJECT, offline unless WANDB_MODE=online
+                        (extra: wandb){resume}
 every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
 
 
@@ -238,7 +258,7 @@ def cmd_train(argv: list[str]) -> None:
         out = a.out or f"runs/{cfg.algo}-{cfg.env_id}"
         try:
             s = run(cfg, a.seeds, out, progress=None if a.quiet else print, checkpoint_every_s=every,
-                    overwrite=a.overwrite, guard=guard, **mesh)
+                    overwrite=a.overwrite, guard=guard, sinks=_sinks(a, cfg), **mesh)
         except RunFolderError as e:
             _fail(str(e))
     _exit_if_diverged([s])
@@ -371,7 +391,8 @@ def cmd_compare(argv: list[str]) -> None:
                 else:
                     cont = resume and bool(run_contents(d, 0))
                     summaries.append(run(cfg, a.seeds, d, progress=None if a.quiet else print,
-                                         checkpoint_every_s=every, resume=cont, guard=guard, **mesh))
+                                         checkpoint_every_s=every, resume=cont, guard=guard,
+                                         sinks=_sinks(a, cfg), **mesh))
                 dirs.append(d)
             res = _report_atomically(
                 lambda f: report_runs(dirs, f, title=f"{a.env}: return vs env steps (IQM, 95% CI over {a.seeds} "
@@ -479,7 +500,7 @@ def cmd_sweep(argv: list[str]) -> None:
             res = sw.run_sweep(base, points, a.seeds, out, max_parallel=a.max_parallel, progress=progress,
                                checkpoint_every_s=every, log_fields=log_fields,
                                command=" ".join(["jaxrl-policy", "sweep", *argv]), overwrite=a.overwrite,
-                               guard=guard, **mesh)
+                               guard=guard, sinks=_sinks(a, base), **mesh)
         except (SweepError, MeshError, ValueError) as e:
             _fail(str(e))
     import jax
@@ -570,8 +591,43 @@ def cmd_bench(argv: list[str]) -> None:
     bench_main(argv)
 
 
+def load_plugins(argv: list[str]) -> list[str]:
+    """Import every ``--plugin FILE.py|module`` of ``argv`` (which registers algorithms); return the rest."""
+    import importlib
+    import importlib.util
+
+    rest, i = [], 0
+    while i < len(argv):
+        x = argv[i]
+        if x == "--plugin" or x.startswith("--plugin="):
+            target = x.split("=", 1)[1] if "=" in x else (argv[i + 1] if i + 1 < len(argv) else "")
+            i += 1 if "=" in x else 2
+            if not target:
+                _fail("--plugin: give a .py file or a module name")
+            try:
+                if target.endswith(".py"):
+                    path = Path(target)
+                    if not path.is_file():
+                        _fail(f"--plugin = {target!r}: no such file")
+                    spec = importlib.util.spec_from_file_location(f"jaxrl_plugin_{path.stem}", path)
+                    assert spec is not None and spec.loader is not None
+                    module = importlib.util.module_from_spec(spec)
+                    sys.modules[spec.name] = module
+                    spec.loader.exec_module(module)
+                else:
+                    importlib.import_module(target)
+            except SystemExit:
+                raise
+            except Exception as e:  # the plugin's own error, named as such
+                _fail(f"--plugin = {target!r} failed to import: {type(e).__name__}: {e}")
+            continue
+        rest.append(x)
+        i += 1
+    return rest
+
+
 def main(argv: list[str] | None = None) -> None:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = load_plugins(list(sys.argv[1:] if argv is None else argv))
     from jaxrl_policy import use_cpu_speedups
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):

@@ -49,7 +49,7 @@ def check_hparams(cfg: BaseConfig, given: dict[str, Any] | None) -> HParams:
 
     Names must be traced fields of ``cfg`` (a static field would need another compile: change the
     config instead). Values are not range-checked here (they may be tracers): build them with
-    ``sweep.sweep_points`` or validate a config per point first.
+    ``sweep.grid_points`` / ``sweep.load_points`` or validate a config per point first.
     """
     if not given:
         return {}

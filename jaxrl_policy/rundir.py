@@ -34,7 +34,10 @@ from typing import Any, Callable, Iterator
 LOCK = "LOCK"
 RUN_FILES = ("config.json", "metrics.jsonl", "summary.json", "sweep.json")
 # what --overwrite removes: the run files, checkpoints and what compare/sweep/report write beside them
-ARTEFACTS = (*RUN_FILES, "summary.md", "returns.png", "sweep.png", "BATCH", "checkpoints")
+ARTEFACTS = (*RUN_FILES, "summary.md", "returns.png", "sweep.png", "BATCH", "checkpoints",
+             # report_runs' other outputs (a compare or sweep folder's report)
+             "report.json", "table.tex", "returns.pdf", "sweep.pdf", "final_scores.png", "final_scores.pdf",
+             "poi.png", "poi.pdf", "profiles.png", "profiles.pdf")
 MIN_FREE_BYTES = 16 * 2**20  # logs, summaries and reports of a run, with room to spare
 METRICS_ROW_BYTES = 1024  # an upper bound of one metrics.jsonl line
 

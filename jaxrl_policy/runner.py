@@ -6,7 +6,7 @@ run ``p·S + s`` is point p, seed s), ``I`` iterations of a chunk, ``W`` log row
 A *batch* is one compiled program: P points that share every static field, differing only in
 traced hyperparameters (``config.hparams``), each run with the same S seed keys (a paired
 comparison). ``run`` is the batch of one point; ``sweep.run_sweep`` splits a sweep into
-batches. Each point has its own run folder (the public contract in ARCHITECTURE.md):
+batches. Each point has its own run folder (the public contract in ../shared/ARCHITECTURE.md):
 
 - ``config.json``: the resolved config of that point plus run metadata (seeds, versions, git,
   devices, command line, config hash);
@@ -88,12 +88,25 @@ class DivergenceGuard(NamedTuple):
 DEFAULT_GUARD = DivergenceGuard()
 
 
-def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: DivergenceGuard) -> list[dict | None]:
+def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: DivergenceGuard,
+                    prev_grad_steps: np.ndarray | None = None) -> list[dict | None]:
     """Per run (``m``'s leading axis): None, or the first diverged iteration of this chunk (1-based, as
-    ``metrics.jsonl``'s ``iteration``), its env steps, the quantity and its value."""
+    ``metrics.jsonl``'s ``iteration``), its env steps, the quantity and its value.
+
+    Only iterations that took a gradient step count: ``learn`` ran (``nonfinite_params`` is not NaN)
+    and, where the algorithm logs ``grad_steps``, the count grew from the iteration before
+    (``prev_grad_steps`` [runs]: the count before this chunk, NaN if unknown). DQN's ``learn`` runs
+    before ``learning_starts`` too, but takes no step and logs NaN losses then.
+    """
     runs, n = m["env_steps"].shape
     learned = ~np.isnan(m["nonfinite_params"]) if "nonfinite_params" in m else \
         ~np.isnan(m.get("loss", np.full((runs, n), np.nan)))
+    if "grad_steps" in m:
+        gs = np.asarray(m["grad_steps"], np.float64)
+        prev = np.full((runs, 1), np.nan) if prev_grad_steps is None else np.asarray(prev_grad_steps,
+                                                                                    np.float64).reshape(runs, 1)
+        with np.errstate(invalid="ignore"):
+            learned &= gs > np.concatenate([prev, gs[:, :-1]], 1)
     checks: list[tuple[str, np.ndarray, np.ndarray]] = []
     if "nonfinite_params" in m:
         checks.append(("parameters", m["nonfinite_params"], np.nan_to_num(m["nonfinite_params"]) > 0))
@@ -330,6 +343,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     last_save = time.perf_counter()
     diverged: list[dict | None] = [None] * (P * S)
     try:
+        prev_grad_steps = np.zeros(P * S) if start == 0 else None  # gradient steps before the chunk
         for c in range(start, loop.num_chunks):
             t = time.perf_counter()
             state, m = chunk_c(state, jnp.int32(c))
@@ -356,7 +370,8 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
                     append_lines(d / "metrics.jsonl", [json.dumps(r) for r in rows])  # whole lines, one write
                     for sink in sinks:
                         sink.write(d.name, rows)
-            found = find_divergence(m, c * loop.iterations_per_chunk, guard)
+            found = find_divergence(m, c * loop.iterations_per_chunk, guard, prev_grad_steps)
+            prev_grad_steps = m["grad_steps"][:, -1] if "grad_steps" in m else None
             if any(x is not None for x in found):
                 diverged = found
                 if progress is not None:

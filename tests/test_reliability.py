@@ -319,12 +319,13 @@ def test_nonfinite_is_one_for_any_nan_or_inf_float_leaf():
 
 
 def test_a_diverging_sweep_point_is_named_and_the_last_good_checkpoint_kept(tmp_path, capsys):
-    """DQN learns from chunk 2 on; at learning rate 1e9 point p001 diverges there. The batch stops after
+    """DQN learns from chunk 2 on (65 > the 64 env steps of chunk 1); at learning rate 1e9 point p001
+    diverges there. The batch stops after
     chunk 2, chunk 1's checkpoint stays the latest, p000's result is kept (status ok, incomplete)."""
     out = tmp_path / "sw"
     with pytest.raises(SystemExit) as e:
         main(["sweep", "--algo", "dqn", "--grid", "learning_rate=1e-4,1e9", "--out", str(out), "--quiet",
-              "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "192", "--learning-starts", "64",
+              "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "192", "--learning-starts", "65",
               "--buffer-size", "128", "--batch-size", "16", "--replay-ratio", "0.0625", "--num-chunks", "3",
               "--eval-episodes", "0", "--hidden-sizes", "16", "--checkpoint-every", "1e-9"])
     assert e.value.code == 3

@@ -170,16 +170,14 @@ def test_missing_extra_names_it(cls, args, module, extra, monkeypatch):
 
 
 def test_runner_feeds_the_sinks_what_it_writes(tmp_path, wandb_env):
-    """A tiny sweep (the same program as test_report's, so one process compiles it once) with both sinks."""
+    """A tiny sweep from the CLI with both sinks (``--tensorboard DIR --wandb PROJECT``)."""
     pytest.importorskip("tensorboardX")
-    from jaxrl_policy import default_config
-    from jaxrl_policy.sweep import run_sweep
+    from jaxrl_policy.cli import main
 
-    base = default_config("ppo", "CartPole-v1", num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4,
-                          num_minibatches=2, num_epochs=2, num_chunks=2, eval_episodes=4)
-    sinks = make_sinks(str(tmp_path / "tb"), "jaxrl-test", base.to_dict())
-    run_sweep(base, [{"learning_rate": 1e-4}, {"learning_rate": 3e-3}], 2, tmp_path / "sw", progress=None,
-              checkpoint_every_s=None, sinks=sinks)
+    main(["sweep", "--algo", "ppo", "--env", "CartPole-v1", "--grid", "learning_rate=1e-4,3e-3", "--seeds", "2",
+          "--out", str(tmp_path / "sw"), "--quiet", "--checkpoint-every", "0", "--tensorboard", str(tmp_path / "tb"),
+          "--wandb", "jaxrl-test", "--num-envs", "4", "--num-steps", "16", "--total-timesteps", str(4 * 16 * 4),
+          "--num-minibatches", "2", "--num-epochs", "2", "--num-chunks", "2", "--eval-episodes", "4"])
     wb = wandb_records(wandb_env)
     assert set(wb) == {"p000", "p001"}  # a W&B run per point
     assert wb["p000"]["config"]["algo"] == "ppo" and wb["p000"]["config"]["num_envs"] == 4

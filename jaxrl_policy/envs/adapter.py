@@ -1,4 +1,4 @@
-"""gymnax → pure batched ``reset`` / ``step`` over E environments.
+"""gymnax → pure batched ``reset`` / ``step`` over E environments (``brax:`` ids: ``brax_adapter.py``).
 
 Shape legend: ``E`` envs, ``O...`` observation shape.
 
@@ -126,8 +126,21 @@ def registered_env_ids() -> list[str]:
     return list(gymnax.registered_envs) + list(_probes()) + list(WRAPPED)
 
 
+def _brax():
+    # Brax is optional: its adapter (and brax itself) is imported only for ``brax:`` ids.
+    from jaxrl_policy.envs import brax_adapter
+
+    return brax_adapter
+
+
+def _is_brax(env_id: str) -> bool:
+    return env_id.startswith("brax:")
+
+
 def unknown_env_message(env_id: str) -> str | None:
     """None if ``env_id`` is known, else a message suggesting the closest registered ids."""
+    if _is_brax(env_id):
+        return _brax().unknown_env_message(env_id)
     ids = registered_env_ids()
     base, options = env_id.partition("?")[0], None
     if base in ids and base != env_id:
@@ -183,6 +196,8 @@ def _obs_encoder(env, params) -> Callable[[jax.Array], jax.Array]:
 
 
 def env_spec(env_id: str) -> EnvSpec:
+    if _is_brax(env_id):
+        return _brax().env_spec(env_id)
     env, params = make_gymnax(env_id)
     space = env.action_space(params)
     num_actions = int(space.n) if hasattr(space, "n") else None
@@ -207,7 +222,10 @@ def env_param_options(env_id: str) -> list[Any]:
 
 
 def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
-    """Batched, auto-resetting env over ``num_envs`` copies of ``env_id`` (copy e uses setting e mod n)."""
+    """Batched, auto-resetting env over ``num_envs`` copies of ``env_id`` (gymnax, or Brax for ``brax:`` ids;
+    with several env settings, copy e uses setting e mod n)."""
+    if _is_brax(env_id):
+        return _brax().make_vec_env(env_id, num_envs)
     env, params = make_gymnax(env_id)
     spec = env_spec(env_id)
     encode = _obs_encoder(env, params)
