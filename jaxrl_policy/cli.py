@@ -1,4 +1,4 @@
-"""``jaxrl-policy``: train | compare | sweep | bench | report.
+"""``jaxrl-policy``: train | compare | sweep | bench | report | distill | collect.
 
 ``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
@@ -20,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-COMMANDS = ("train", "compare", "sweep", "bench", "report")
+COMMANDS = ("train", "compare", "sweep", "bench", "report", "distill", "collect")
 EXIT_DIVERGED = 3
 
 
@@ -35,7 +35,8 @@ def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: di
 
     from jaxrl_policy.config import ConfigError, default_config, deferred_validation
     try:
-        default = default_config(algo, env, **(shared or {}))
+        with deferred_validation():  # defaults may need flags to be valid (distill's teachers); checked below
+            default = default_config(algo, env, **(shared or {}))
     except ValueError as e:
         _fail(str(e))
     with deferred_validation():  # tyro builds the dataclass; we validate once, with our message
@@ -631,11 +632,15 @@ def main(argv: list[str] | None = None) -> None:
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report} [flags]   (each takes --help)")
+        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report,distill,collect} [flags]   (each takes --help)")
         raise SystemExit(0 if argv else 2)
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         _fail(f"unknown command {cmd!r}; choose from {', '.join(COMMANDS)}")
+    if cmd in ("distill", "collect"):  # distill_cli.py: the distillation commands
+        from jaxrl_policy import distill_cli
+        getattr(distill_cli, f"cmd_{cmd}")(rest)
+        return
     {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench,
      "report": cmd_report}[cmd](rest)
 

@@ -104,12 +104,15 @@ class BaseConfig:
     """[static] steps an evaluation episode may last; None = the env's time limit."""
     eval_seed: int = 12345
     """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
+    dataset: str | None = None
+    """[static] learn from this fixed dataset (jaxrl-policy collect) instead of acting: no env steps (dqn, distill)."""
 
     algo: ClassVar[str] = "base"
     TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma",
                                                    "reward_scale"})
     CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
     RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
+    OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
     """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
 
     # ---- derived quantities -------------------------------------------------------------
@@ -132,6 +135,10 @@ class BaseConfig:
         n = max(1, self.num_iterations)
         return -(-n // max(1, min(self.num_chunks, n)))
 
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        """This config with storage for ``unrolls`` unrolls (an offline run holds the whole dataset)."""
+        raise NotImplementedError(f"{self.algo} does not learn from datasets")
+
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["algo"] = self.algo
@@ -140,8 +147,9 @@ class BaseConfig:
     def replace(self, **changes) -> BaseConfig:
         """A validated copy with ``changes`` (unknown names raise with a suggestion, as ``default_config``)."""
         _check_names(type(self), changes)
-        if isinstance(changes.get("hidden_sizes"), list):
-            changes["hidden_sizes"] = tuple(changes["hidden_sizes"])
+        for name in ("hidden_sizes", "teachers"):
+            if isinstance(changes.get(name), list):
+                changes[name] = tuple(changes[name])
         return dataclasses.replace(self, **changes)
 
     @classmethod
@@ -199,6 +207,16 @@ class BaseConfig:
         if self.torso == "gru":
             check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
         check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            check("dataset", False, "must be a file path (a string) or None")
+        elif self.dataset is not None:
+            check("dataset", self.OFFLINE, f"{self.algo} does not learn from datasets (dqn and distill do)")
+            if self.OFFLINE and msg is None and _is_int(self.num_envs) and _is_int(self.num_steps):
+                from jaxrl_policy.dataset import dataset_problems
+                for problem in dataset_problems(str(self.dataset), self.env_id, self.num_envs * self.num_steps):
+                    check("dataset", False, problem)
+            check("normalize_observations", not self.normalize_observations,
+                  "no running statistics offline (they are updated from acting)")
         finite_pos("reward_scale")
         if not p:
             check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
@@ -361,6 +379,10 @@ class DQNConfig(BaseConfig):
     """[traced] Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
 
     algo: ClassVar[str] = "dqn"
+    OFFLINE: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, buffer_size=unrolls * self.steps_per_iteration)
     TRACED = BaseConfig.TRACED | {"learning_starts", "target_update_interval", "tau", "eps_start", "eps_end",
                                   "eps_decay_fraction", "huber_delta"}
 
@@ -486,7 +508,143 @@ class VTraceConfig(ActorCriticConfig):
         return p
 
 
-CONFIGS: dict[str, type[BaseConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "vtrace": VTraceConfig}
+DistillMode = Literal["off-policy", "on-policy", "mixed"]
+Divergence = Literal["forward", "reverse", "jsd"]
+
+
+@dataclass(frozen=True)
+class DistillConfig(ActorCriticConfig):
+    """Policy distillation from frozen teachers (``algorithms/distill.py``, ``losses/distill.py``).
+
+    ``mode`` picks who acts: the teacher (``off-policy``: the student learns on teacher states, as
+    behaviour cloning with soft labels, Rusu et al. 2016), the student (``on-policy``: the states the
+    student visits are labelled by the teacher, DAgger-style, Ross et al. 2011; Agarwal et al. 2024),
+    or the teacher with probability β decaying from ``beta_start`` to ``beta_end`` (``mixed``, DAgger's
+    β-mixture). The env is ``env_id`` (the teachers see its observation); the student sees
+    ``student_obs`` of it when given (a privileged teacher). Env copy e is labelled (and, when the
+    teacher acts, driven) by teacher ``e mod len(teachers)``.
+    """
+
+    teachers: tuple[str, ...] = ()
+    """[static] run folders of the teachers (config.json + checkpoints/); at least one."""
+    teacher_seed: int = 0
+    """[static] which seed of each teacher run teaches: an index into the run's seeds list."""
+    teacher_temperature: float = 1.0
+    """[static] teacher logits are divided by τ (a DQN teacher acts by softmax(Q / τ))."""
+    mode: DistillMode = "on-policy"
+    """[static] who acts: off-policy = the teacher, on-policy = the student, mixed = the teacher with probability β."""
+    divergence: Divergence = "forward"
+    """[static] per-state loss: forward = KL(teacher ‖ student), reverse = KL(student ‖ teacher), jsd = GKD's JSD(β)."""
+    jsd_beta: float = 0.5
+    """[traced] β of the generalised JSD (divergence = jsd), in (0, 1)."""
+    beta_start: float = 1.0
+    """[traced] mixed mode: probability that the teacher acts at the start."""
+    beta_end: float = 0.0
+    """[traced] mixed mode: probability that the teacher acts after the decay."""
+    beta_decay_fraction: float = 0.5
+    """[traced] mixed mode: fraction of total_timesteps over which β decays linearly."""
+    student_obs: str | None = None
+    """[static] an observation-wrapper env id of env_id (e.g. CartPole-v1-NoVelocity): what the student sees."""
+    distill_coef: float = 1.0
+    """[traced] weight of the distillation loss."""
+    rl_coef: float = 0.0
+    """[traced] weight of the env-reward term (V-trace actor-critic with ρ̄ = c̄ = 1 on the acting data); 0 = none."""
+    gae_lambda: float = 0.95
+    """[traced] λ of the V-trace targets of the reward term."""
+    ent_coef: float = 0.0
+    """[traced] entropy bonus of the reward term."""
+    vf_coef: float = 0.5
+    """[traced] value-loss weight of the reward term."""
+    num_epochs: int = 2
+    """[static] unrolls drawn from storage per iteration (the first is the newest)."""
+    num_minibatches: int = 2
+    """[static] minibatches per drawn unroll, split along the env axis (must divide num_envs)."""
+    replay_capacity: int = 1
+    """[static] unrolls kept (K); 1 = only the latest."""
+
+    num_envs: int = 8
+    num_steps: int = 64
+    total_timesteps: int = 50_000
+    learning_rate: float = 1e-3
+    anneal_lr: bool = False
+
+    algo: ClassVar[str] = "distill"
+    CONTINUOUS_ACTIONS: ClassVar[bool] = False
+    OFFLINE: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, replay_capacity=unrolls)
+    TRACED = BaseConfig.TRACED | {"jsd_beta", "beta_start", "beta_end", "beta_decay_fraction", "distill_coef",
+                                  "rl_coef", "gae_lambda", "ent_coef", "vf_coef"}
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        if self.mode not in ("off-policy", "on-policy", "mixed"):
+            p.append(("mode", self.mode, "must be off-policy, on-policy or mixed"))
+        if self.divergence not in ("forward", "reverse", "jsd"):
+            p.append(("divergence", self.divergence, "must be forward, reverse or jsd"))
+        if not (_is_number(self.jsd_beta) and 0 < self.jsd_beta < 1):
+            p.append(("jsd_beta", self.jsd_beta, "must be in (0, 1)"))
+        for name in ("beta_start", "beta_end", "beta_decay_fraction", "gae_lambda"):
+            if not (_is_number(g(name)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        for name in ("distill_coef", "rl_coef", "ent_coef", "vf_coef"):
+            if not (_is_number(g(name)) and math.isfinite(g(name)) and g(name) >= 0):
+                p.append((name, g(name), "must be a finite number >= 0"))
+        if not (_is_number(self.teacher_temperature) and math.isfinite(self.teacher_temperature)
+                and self.teacher_temperature > 0):
+            p.append(("teacher_temperature", self.teacher_temperature, "must be a finite number > 0"))
+        for name in ("num_epochs", "num_minibatches", "replay_capacity"):
+            if not (_is_int(g(name)) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if _is_int(self.num_minibatches) and self.num_minibatches >= 1 and _is_int(self.num_envs) \
+                and self.num_envs % self.num_minibatches:
+            p.append(("num_minibatches", self.num_minibatches, f"must divide num_envs = {self.num_envs}"))
+        if self.dataset is not None:  # the teacher labels the dataset's states: off-policy, feed-forward, no reward
+            if self.mode != "off-policy":
+                p.append(("mode", self.mode, "must be off-policy with a dataset (nobody acts)"))
+            if self.torso == "gru":
+                p.append(("torso", self.torso, "a dataset is shuffled into transitions: no recurrent student"))
+            if self.rl_coef != 0:
+                p.append(("rl_coef", self.rl_coef, "must be 0 with a dataset (transitions, not trajectories)"))
+            if isinstance(self.teachers, tuple) and len(self.teachers) > 1:
+                p.append(("teachers", self.teachers, "one teacher labels a dataset"))
+        if not _is_int(self.teacher_seed) or self.teacher_seed < 0:
+            p.append(("teacher_seed", self.teacher_seed, "must be an integer >= 0"))
+        env_ok = isinstance(self.env_id, str) and unknown_env_message(self.env_id) is None
+        if self.student_obs is not None and not isinstance(self.student_obs, str):
+            p.append(("student_obs", self.student_obs, "must be an env id (a string) or None"))
+        elif self.student_obs is not None and env_ok:
+            from jaxrl_policy.envs.wrappers import observation_view
+            try:
+                observation_view(self.student_obs, self.env_id)
+            except ValueError as e:
+                p.append(("student_obs", self.student_obs, str(e)))
+        if not (isinstance(self.teachers, tuple) and self.teachers and all(isinstance(t, str) for t in self.teachers)):
+            p.append(("teachers", self.teachers, "must name at least one teacher run folder"))
+        elif env_ok and _is_int(self.teacher_seed):
+            from jaxrl_policy.envs.adapter import split_env_id
+            from jaxrl_policy.teacher import teacher_problems
+            for t in self.teachers:
+                for problem in teacher_problems(t, self.teacher_seed, self.env_id):
+                    p.append(("teachers", t, problem))
+            n, settings = len(self.teachers), len(split_env_id(self.env_id)[1])
+            if _is_int(self.num_envs) and self.num_envs % n:
+                p.append(("num_envs", self.num_envs,
+                          f"must be a multiple of the {n} teachers (env e has teacher e mod {n})"))
+            if settings > 1 and settings != n:
+                p.append(("env_id", self.env_id, f"lists {settings} env settings for {n} teachers: give one per "
+                                                 "teacher (env e has setting and teacher e mod n)"))
+        return p
+
+
+CONFIGS: dict[str, type[BaseConfig]] = {"ppo": PPOConfig, "dqn": DQNConfig, "vtrace": VTraceConfig,
+                                        "distill": DistillConfig}
 
 
 def config_class(algo: str) -> type[BaseConfig]:
@@ -538,8 +696,9 @@ def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseC
     """
     cls = config_class(algo)
     _check_names(cls, overrides)
-    if "hidden_sizes" in overrides and isinstance(overrides["hidden_sizes"], list):
-        overrides["hidden_sizes"] = tuple(overrides["hidden_sizes"])
+    for name in ("hidden_sizes", "teachers"):
+        if isinstance(overrides.get(name), list):
+            overrides[name] = tuple(overrides[name])
     base = dict(env_defaults(algo, env_id))
     base.update(overrides)
     return cls(env_id=env_id, **base)
@@ -644,10 +803,11 @@ def config_from_dict(d: dict[str, Any]) -> BaseConfig:
     """Inverse of ``to_dict`` (for config.json)."""
     d = dict(d)
     algo = d.pop("algo")
-    if "hidden_sizes" in d:
-        d["hidden_sizes"] = tuple(d["hidden_sizes"])
+    for name in ("hidden_sizes", "teachers"):
+        if name in d:
+            d[name] = tuple(d[name])
     return config_class(algo)(**d)
 
 
-__all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "ConfigError", "default_config",
+__all__ = ["BaseConfig", "PPOConfig", "DQNConfig", "VTraceConfig", "DistillConfig", "ConfigError", "default_config",
            "config_class", "config_from_dict", "CONFIGS", "hparams", "hparam_value"]

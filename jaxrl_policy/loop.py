@@ -91,6 +91,9 @@ class Loop(NamedTuple):
 
 
 def make_loop(cfg: BaseConfig) -> Loop:
+    if cfg.dataset is not None:  # learning from a fixed dataset: no acting (offline.py)
+        from jaxrl_policy.offline import make_offline_loop
+        return make_offline_loop(cfg)
     venv = make_vec_env(cfg.env_id, cfg.num_envs)
     algo = make_algorithm(cfg, venv.spec)
     T, E = cfg.num_steps, cfg.num_envs

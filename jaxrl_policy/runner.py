@@ -64,7 +64,7 @@ from jaxrl_policy.mesh import (
 from jaxrl_policy.mesh import shardings as mesh_shardings
 from jaxrl_policy.metadata import config_hash, run_metadata
 from jaxrl_policy.rundir import append_lines, atomic_write_json, atomic_write_text, fault_pause, open_run_folder
-from jaxrl_policy.types import DIAGNOSTICS
+from jaxrl_policy.types import COUNTERS, DIAGNOSTICS
 
 FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
 
@@ -186,7 +186,7 @@ def window_rows(m: dict[str, np.ndarray], first_iteration: int, rows: int, wall_
                     val = float(np.nansum(np.nan_to_num(x) * eps[s]) / tot[s]) if tot[s] > 0 else None
                 elif k == "episodes":
                     val = int(tot[s])
-                elif k in ("grad_steps",):
+                elif k in COUNTERS:
                     val = float(x[-1])
                 elif np.all(np.isnan(x)):
                     val = None
@@ -397,11 +397,13 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     summaries = []
     wall_s = time.perf_counter() - t_start
     steps_done = int(hist["env_steps"][-1]) if hist["env_steps"].size else 0
+    # complete: every iteration ran (a run learning from a dataset takes no env steps at all)
+    complete = hist["env_steps"].size >= cfg.num_iterations
     for p in range(P):
         rows = slice(p * S, (p + 1) * S)
         # a run stopped early: its final return is over the last 5% of what ran
         fr = final_returns(hist["env_steps"], hist["episode_return"][rows], hist["episodes"][rows],
-                           total_steps if steps_done >= total_steps else steps_done)
+                           total_steps if complete else steps_done)
         agg = stats.aggregate(np.asarray(fr))
         # the evaluation after the last iteration: the greedy policy on the fixed evaluation episodes
         fe = [float(x) for x in hist["eval_return"][rows, -1]] if hist["eval_return"].shape[1] else [math.nan] * S
@@ -420,8 +422,8 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
             "final_eval_return_ci": [_json_float(x) for x in agg_eval["iqm_ci"]],
             # evaluation episodes' env steps (not in the budget): evaluations × episodes × steps per episode
             "eval_env_steps": evaluations * cfg.eval_episodes * eval_steps,
-            "env_steps_done": steps_done,
-            "complete": steps_done >= total_steps,
+            "env_steps_done": steps_done,  # 0 for a run that learns from a dataset
+            "complete": complete,
             "status": ["ok" if x is None else "diverged" for x in diverged[rows]],
             "divergence": diverged[rows],
             # the whole program's rate (all points and seeds)
@@ -482,7 +484,7 @@ def _progress_line(label, c, num_chunks, m, P, S, total_steps, run_s, hparams_of
                        / np.maximum(eps, 1), np.nan).reshape(P, S)
     iqms = [stats.iqm(r[~np.isnan(r)]) if np.any(~np.isnan(r)) else float("nan") for r in per_run]
     sps = done * P * S / run_s
-    eta = (total_steps - done) * P * S / sps
+    eta = (total_steps - done) * P * S / sps if sps > 0 else float("nan")  # (offline runs take no env steps)
     line = (f"{label} chunk {c + 1}/{num_chunks}  env steps {done:,}/{total_steps:,} "
             f"({100 * done / total_steps:.0f}%)  ")
     if P == 1:

@@ -161,3 +161,7 @@ DIAGNOSTICS = (
     "policy_kl",  # KL(acting ‖ learning) policy, where a policy exists
     "grad_steps",  # gradient steps taken so far
 )
+
+# Cumulative counters among the metrics: a log row keeps the window's last value (not its mean), so
+# curves can be drawn against them (distillation's teacher queries and student env steps).
+COUNTERS = ("grad_steps", "teacher_queries", "student_env_steps")

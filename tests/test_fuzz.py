@@ -40,6 +40,20 @@ values = st.one_of(
     st.sampled_from([0, 1, 2, -1, 0.5, 1e-8, 2**31, 2**32, 1e-45, 3.5e38, 1e300, "tanh", "cnn", "huber", "mlp",
                      (64, 64), "CartPole-v1", "Breakout-MinAtar", "Pendulum-v1"]),
 )
+def _fake_teacher() -> str:
+    """A run folder as distill's validation reads it (config.json, a checkpoint marker): every distill
+    case has a valid teacher, so a rejection is about the fuzzed field."""
+    import tempfile
+    from pathlib import Path
+    d = Path(tempfile.mkdtemp(prefix="fuzz-teacher-"))
+    (d / "config.json").write_text(json.dumps({**default_config("ppo").to_dict(), "seeds": [0]}))
+    (d / "checkpoints" / "chunk_000001").mkdir(parents=True)
+    (d / "checkpoints" / "chunk_000001" / "meta.json").write_text("{}")
+    (d / "checkpoints" / "LATEST").write_text("chunk_000001")
+    return str(d)
+
+
+BASE = {"distill": {"teachers": (_fake_teacher(),)}}  # fields an algorithm needs to be valid at all
 algo_field = st.sampled_from([(a, f.name) for a, cls in CONFIGS.items() for f in dataclasses.fields(cls)])
 
 
@@ -126,9 +140,9 @@ def test_any_value_of_any_field_is_rejected_by_name_or_sound(af, value):
     COUNTS["cases"] += 1
     try:
         if field == "env_id":
-            cfg = default_config(algo, value)
+            cfg = default_config(algo, value, **BASE.get(algo, {}))
         else:
-            cfg = default_config(algo, "CartPole-v1", **{field: value})
+            cfg = default_config(algo, "CartPole-v1", **{**BASE.get(algo, {}), field: value})
     except ValueError as e:
         COUNTS["rejected"] += 1
         assert field in str(e), f"{algo}.{field} = {value!r}: the error does not name the field: {e}"

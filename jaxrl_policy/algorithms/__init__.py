@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from jaxrl_policy.algorithms.distill import make_distill
 from jaxrl_policy.algorithms.dqn import make_dqn
 from jaxrl_policy.algorithms.ppo import make_ppo
 from jaxrl_policy.algorithms.vtrace import make_vtrace
@@ -17,7 +18,7 @@ from jaxrl_policy.envs.adapter import EnvSpec
 from jaxrl_policy.types import Algorithm
 
 Factory = Callable[[Any, EnvSpec], Algorithm]  # (the algorithm's own config class, env spec)
-FACTORIES: dict[str, Factory] = {"ppo": make_ppo, "dqn": make_dqn, "vtrace": make_vtrace}
+FACTORIES: dict[str, Factory] = {"ppo": make_ppo, "dqn": make_dqn, "vtrace": make_vtrace, "distill": make_distill}
 
 
 def register_algorithm(config_class: type[BaseConfig], factory: Factory) -> None:

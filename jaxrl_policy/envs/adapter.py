@@ -9,6 +9,12 @@ gymnax 1.0 already auto-resets inside ``step`` and returns six values
 the true next observation of every transition as ``next_obs``, casts observations to float32,
 and tracks the undiscounted return and length of the episode in flight.
 
+Env ids may carry env parameters (gymnax ``EnvParams`` fields) after a ``?``:
+``CartPole-v1?length=1.0`` is CartPole with a 1 m pole; ``CartPole-v1?length=0.25|length=1.0`` is a
+family of settings, ``|``-separated, where env copy ``e`` of a batch uses setting ``e mod n`` (so
+E envs cover the n settings evenly; an evaluation averages over them the same way). CartPole's
+derived fields (``total_mass``, ``polemass_length``) follow the fields given.
+
 A discrete observation space (FrozenLake-misc: the agent's cell as one integer, shape ``()``)
 is one-hot encoded to ``[n]``, as Stable-Baselines3's ``preprocess_obs`` does: the cell index as
 one float would tell a network that cell 5 lies between cells 4 and 6.
@@ -72,6 +78,46 @@ class VecEnv(NamedTuple):
     step: Callable[[jax.Array, EnvState, jax.Array], tuple[EnvState, StepOutput]]
 
 
+def split_env_id(env_id: str) -> tuple[str, list[dict[str, str]]]:
+    """``base?k=v,k2=v2|k=v3`` → ``(base, [{k: v, k2: v2}, {k: v3}])``; ``[{}]`` without parameters.
+    Raises ValueError on a malformed parameter list."""
+    base, sep, rest = env_id.partition("?")
+    if not sep:
+        return env_id, [{}]
+    options = []
+    for opt in rest.split("|"):
+        d: dict[str, str] = {}
+        for item in opt.split(","):
+            k, eq, v = item.partition("=")
+            if not eq or not k.strip() or not v.strip():
+                raise ValueError(f"env parameters {rest!r}: expected NAME=VALUE[,NAME=VALUE…][|…], got {item!r}")
+            d[k.strip()] = v.strip()
+        options.append(d)
+    return base, options
+
+
+def _with_params(params, given: dict[str, str]):
+    """``params`` with the given fields replaced (numbers parsed to the field's type); CartPole's derived
+    masses follow. Raises ValueError naming an unknown field or a bad value."""
+    fields = {f: getattr(params, f) for f in getattr(params, "__dataclass_fields__", {})}
+    changes: dict[str, Any] = {}
+    for k, v in given.items():
+        if k not in fields:
+            close = difflib.get_close_matches(k, fields, n=1)
+            raise ValueError(f"env parameter {k!r}: not a field of {type(params).__name__}"
+                             + (f"; did you mean {close[0]!r}?" if close else f" ({', '.join(fields)})"))
+        try:
+            changes[k] = int(v) if isinstance(fields[k], (int, np.integer)) and not isinstance(fields[k], bool) \
+                else float(v)
+        except ValueError:
+            raise ValueError(f"env parameter {k}={v!r}: must be a number") from None
+    if {"masspole", "length", "polemass_length", "total_mass", "masscart"} <= set(fields):
+        mp = changes.get("masspole", fields["masspole"])
+        changes.setdefault("total_mass", mp + changes.get("masscart", fields["masscart"]))
+        changes.setdefault("polemass_length", mp * changes.get("length", fields["length"]))
+    return params.replace(**changes)
+
+
 def registered_env_ids() -> list[str]:
     import gymnax
 
@@ -96,6 +142,16 @@ def unknown_env_message(env_id: str) -> str | None:
     if _is_brax(env_id):
         return _brax().unknown_env_message(env_id)
     ids = registered_env_ids()
+    base, options = env_id.partition("?")[0], None
+    if base in ids and base != env_id:
+        try:
+            _, options = split_env_id(env_id)
+            _, params = make_gymnax(base)
+            for opt in options:
+                _with_params(params, opt)
+        except ValueError as e:
+            return str(e)
+        return None
     if env_id in ids:
         return None
     close = difflib.get_close_matches(env_id, ids, n=3, cutoff=0.4)
@@ -104,7 +160,12 @@ def unknown_env_message(env_id: str) -> str | None:
 
 
 def make_gymnax(env_id: str):
-    """Return ``(env, params)`` for a gymnax id, a probe id or a wrapped id (``envs/wrappers.py``)."""
+    """Return ``(env, params)`` for a gymnax id, a probe id or a wrapped id (``envs/wrappers.py``); with
+    env parameters, the first setting's params (``env_param_options`` lists all of them)."""
+    base, options = split_env_id(env_id)
+    if base != env_id:
+        env, params = make_gymnax(base)
+        return env, _with_params(params, options[0])
     probes = _probes()
     if env_id in probes:
         env = probes[env_id]()
@@ -153,16 +214,29 @@ def env_spec(env_id: str) -> EnvSpec:
                    max_episode_steps=None if max_steps is None else int(max_steps), **extra)
 
 
+def env_param_options(env_id: str) -> list[Any]:
+    """The env params of each setting of ``env_id`` (one unless it lists several, ``|``-separated)."""
+    base, options = split_env_id(env_id)
+    env, params = make_gymnax(base)
+    return [_with_params(params, opt) for opt in options]
+
+
 def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
-    """Batched, auto-resetting env over ``num_envs`` copies of ``env_id`` (gymnax, or Brax for ``brax:`` ids)."""
+    """Batched, auto-resetting env over ``num_envs`` copies of ``env_id`` (gymnax, or Brax for ``brax:`` ids;
+    with several env settings, copy e uses setting e mod n)."""
     if _is_brax(env_id):
         return _brax().make_vec_env(env_id, num_envs)
     env, params = make_gymnax(env_id)
     spec = env_spec(env_id)
     encode = _obs_encoder(env, params)
+    options = env_param_options(env_id) if "?" in env_id else [params]
+    p_axis = None
+    if len(options) > 1:  # per-env params [E]: copy e gets setting e mod n
+        params = jax.tree.map(lambda *xs: jnp.asarray(np.array(xs)[np.arange(num_envs) % len(xs)]), *options)
+        p_axis = 0
 
     def reset(key):
-        obs, inner = jax.vmap(env.reset, in_axes=(0, None))(jax.random.split(key, num_envs), params)
+        obs, inner = jax.vmap(env.reset, in_axes=(0, p_axis))(jax.random.split(key, num_envs), params)
         zeros = jnp.zeros((num_envs,), jnp.float32)
         return EnvState(inner=inner, obs=encode(obs), episode_return=zeros,
                         episode_length=jnp.zeros((num_envs,), jnp.int32))
@@ -173,7 +247,7 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
             action = jnp.clip(action, jnp.asarray(spec.action_low), jnp.asarray(spec.action_high))
             action = action.reshape(num_envs, *env.action_space(params).shape)
         obs, inner, reward, terminated, truncated, info = jax.vmap(
-            env.step, in_axes=(0, 0, 0, None))(keys, state.inner, action, params)
+            env.step, in_axes=(0, 0, 0, p_axis))(keys, state.inner, action, params)
         reward = reward.astype(jnp.float32)
         terminated = terminated.astype(bool)
         # A step can hit the time limit and a terminal state at once: it is a termination.

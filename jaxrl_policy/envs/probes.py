@@ -15,6 +15,12 @@ Shape legend: observations are ``[1]`` float32 unless stated.
   else −1. π follows the sign of obs.
 - ``Probe-Terminate-v0``: reward 1 every step, terminates after 10 steps, time left in obs.
   V(s_t) = Σ_{k<10−t} γ^k.
+- ``Probe-Chain-v0``: the distribution-shift probe of distillation. Obs ``[2]`` = (time / 8, off);
+  8 steps, then truncated. On the path (off = 0) action 0 moves on (reward 1) and action 1 falls off
+  (off = 1, reward 0); off the path action 1 climbs back (reward 0) and action 0 stays off. The expert
+  (0 on the path, 1 off it) never leaves the path, so its trajectories never show the off-path states
+  a learner reaches after one mistake: learning on the expert's states cannot teach recovery,
+  learning on the learner's own states can (Ross et al. 2011).
 """
 from __future__ import annotations
 
@@ -119,7 +125,46 @@ class Terminate(_Probe):
         return state.time >= params.terminate_after
 
 
+@struct.dataclass
+class ChainState(environment.EnvState):
+    off: jax.Array  # [] bool: fell off the path
+
+
+class Chain(environment.Environment[ChainState, ProbeParams]):
+    @property
+    def default_params(self) -> ProbeParams:
+        return ProbeParams(max_steps_in_episode=8)
+
+    @property
+    def num_actions(self) -> int:
+        return 2
+
+    def action_space(self, params=None):
+        return spaces.Discrete(2)
+
+    def observation_space(self, params=None):
+        return spaces.Box(0.0, 1.0, (2,), jnp.float32)
+
+    def get_obs(self, state, params=None, key=None):
+        params = params or self.default_params
+        return jnp.stack([state.time / params.max_steps_in_episode, state.off.astype(jnp.float32)])
+
+    def reset_env(self, key, params):
+        state = ChainState(time=0, off=jnp.array(False))
+        return self.get_obs(state, params), state
+
+    def is_terminal(self, state, params):
+        return state.time >= params.max_steps_in_episode
+
+    def step_env(self, key, state, action, params):
+        reward = jnp.where(~state.off & (action == 0), 1.0, 0.0).astype(jnp.float32)
+        off = jnp.where(state.off, action == 0, action == 1)
+        state = ChainState(time=state.time + 1, off=off)
+        return self.get_obs(state, params), state, reward, jnp.array(False), {}
+
+
 PROBES = {
+    "Probe-Chain-v0": Chain,
     "Probe-Constant-v0": Constant,
     "Probe-TimeLimit-v0": TimeLimit,
     "Probe-TwoArm-v0": TwoArm,

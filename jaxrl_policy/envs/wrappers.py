@@ -54,6 +54,31 @@ class ObservationMask:
         return self.env.action_space(params)
 
 
+def observation_view(view_id: str, env_id: str):
+    """``obs [..., O] -> obs [..., K]``: what an agent observing ``view_id`` sees of ``env_id``'s observation.
+
+    ``view_id`` must be a masking wrapper (``ObservationMask``) of ``env_id``'s base env (its env
+    parameters, if any, do not matter: the mask acts on the observation). Used by distillation: the env
+    steps the full ``env_id``, the teacher sees its observation and the student the masked one.
+    Raises ValueError naming the rule when the view does not apply.
+    """
+    base = env_id.partition("?")[0]
+    base = WRAPPED[base][0] if base in WRAPPED else base
+    if view_id not in WRAPPED:
+        raise ValueError(f"must be an observation wrapper id ({', '.join(WRAPPED)})")
+    wrapped_base, factory = WRAPPED[view_id]
+    if wrapped_base != base:
+        raise ValueError(f"wraps {wrapped_base}, not the env's {base}")
+    if env_id.partition("?")[0] in WRAPPED:
+        raise ValueError(f"the env {env_id} is already wrapped; step the full env ({base}) instead")
+    from types import SimpleNamespace
+
+    mask = factory(SimpleNamespace())
+    if not isinstance(mask, ObservationMask):
+        raise ValueError("must mask observations (a deterministic view of the full observation)")
+    return mask._mask
+
+
 # id -> (base gymnax id, wrapper factory)
 WRAPPED: dict[str, tuple[str, Any]] = {
     "CartPole-v1-NoVelocity": ("CartPole-v1", lambda env: ObservationMask(env, (0, 2))),

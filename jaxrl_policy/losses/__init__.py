@@ -1,5 +1,6 @@
 """Pure, jit-able RL losses and return estimators over one trajectory (batch with jax.vmap)."""
 from jaxrl_policy.losses.actor_critic import ActorCriticLoss, actor_critic_loss, vtrace_actor_critic_loss
+from jaxrl_policy.losses.distill import forward_kl_loss, jsd_loss, reverse_kl_loss
 from jaxrl_policy.losses.policy import (
     categorical_entropy,
     categorical_kl,
@@ -22,6 +23,9 @@ __all__ = [
     "categorical_kl",
     "double_q_learning",
     "entropy_loss",
+    "forward_kl_loss",
+    "jsd_loss",
+    "reverse_kl_loss",
     "gae",
     "gae_bootstrapped",
     "huber_loss",

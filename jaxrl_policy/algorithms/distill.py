@@ -1,0 +1,247 @@
+"""Policy distillation from frozen teachers as one bundle of pure functions; ``mode`` picks who acts.
+
+Shape legend: ``T`` time, ``E`` envs, ``MB`` envs per minibatch, ``A`` actions, ``O...`` the env's
+observation, ``V...`` the student's view of it, ``n`` teachers, ``H`` recurrent state.
+
+One loop, one bundle, three modes differing only in β, the probability that the teacher acts:
+
+- ``off-policy``: β = 1. The teacher acts; the student minimises the divergence to the teacher on
+  the teacher's states (Rusu et al. 2016; Czarnecki et al. 2019's "teacher distill").
+- ``on-policy``: β = 0. The student acts; the teacher labels the states the student visits (Ross
+  et al. 2011, DAgger; Czarnecki et al. 2019's "on-policy distill"; Agarwal et al. 2024, GKD).
+- ``mixed``: β decays linearly from ``beta_start`` to ``beta_end`` over ``beta_decay_fraction`` of the
+  budget; per env and step the teacher acts with probability β (DAgger's β-mixture, Ross et al. 2011 §3).
+
+The behaviour policy is the mixture μ = β π_T + (1 − β) π_S; its log-probability of the taken action
+is stored, so the diagnostics (importance ratio π_S / μ, KL(μ ‖ π_S), data age) and the optional
+env-reward term (V-trace actor-critic, Espeholt et al. 2018, with ρ̄ = c̄ = 1, weight ``rl_coef``) are
+correct in every mode. The teacher sees the env's observation; the student sees ``student_obs`` of it
+(a masking view, ``envs/wrappers.observation_view``): a privileged teacher. Env copy e has teacher
+``e mod n``; labels are recomputed at learning time from the stored full observations (the teacher
+is frozen, so they equal the acting-time ones).
+
+Accounting (agent state, logged as counters): ``teacher_queries`` = states the teacher labelled or
+acted in (each visited state once: one per env step, whatever the mode), ``student_env_steps`` =
+env steps in which the student chose the action, ``grad_steps``.
+"""
+from __future__ import annotations
+
+import functools
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxrl_policy import losses
+from jaxrl_policy.algorithms.common import (
+    HParams,
+    age_diagnostics,
+    init_obs_stats,
+    init_optimizer,
+    is_constant,
+    make_update,
+    mean_metrics,
+    next_values,
+    ratio_diagnostics,
+    sampled_kl,
+    unroll_policy,
+)
+from jaxrl_policy.config import DistillConfig
+from jaxrl_policy.envs.adapter import EnvSpec, env_spec
+from jaxrl_policy.envs.wrappers import observation_view
+from jaxrl_policy.losses.distill import DIVERGENCES
+from jaxrl_policy.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.normalization import RunningStats, normalize
+from jaxrl_policy.normalization import update as update_stats
+from jaxrl_policy.storage import make_ring
+from jaxrl_policy.teacher import Teacher, load_teacher
+from jaxrl_policy.types import Algorithm, Params, Transition
+
+
+class DistillState(NamedTuple):
+    params: Params  # the student's actor-critic parameters
+    opt_state: optax.OptState
+    grad_steps: jax.Array  # int32 scalar
+    obs_stats: RunningStats | None  # running statistics of the student's view (normalize_observations)
+    teacher_queries: jax.Array  # int32 scalar: states labelled by (or acted in by) a teacher
+    student_env_steps: jax.Array  # int32 scalar: env steps in which the student acted
+
+
+class ActorState(NamedTuple):
+    params: Params
+    version: jax.Array  # int32 scalar: gradient steps of the acting parameters
+    obs_stats: RunningStats | None
+
+
+def beta_schedule(cfg: DistillConfig, hp: HParams, env_step):
+    """Probability that the teacher acts: 1 off-policy, 0 on-policy, a linear decay in env steps when mixed."""
+    if cfg.mode == "off-policy":
+        return jnp.float32(1.0)
+    if cfg.mode == "on-policy":
+        return jnp.float32(0.0)
+    decay = jnp.maximum(1.0, hp["beta_decay_fraction"] * cfg.total_timesteps)
+    frac = jnp.clip(env_step / decay, 0.0, 1.0)
+    return hp["beta_start"] + frac * (hp["beta_end"] - hp["beta_start"])
+
+
+def teachers_of(cfg: DistillConfig) -> list[Teacher]:
+    return [load_teacher(t, cfg.teacher_seed, cfg.teacher_temperature) for t in cfg.teachers]
+
+
+def make_teacher_logits(teachers: list[Teacher]) -> Callable[[jax.Array, jax.Array], jax.Array]:
+    """``(obs [..., O...], teacher_id [...]) -> logits [..., A]``: each state labelled by its own teacher."""
+    def logits(obs, teacher_id):
+        lead = teacher_id.shape
+        flat = obs.reshape(-1, *obs.shape[len(lead):])
+        if len(teachers) == 1:
+            out = teachers[0].logits(flat)
+        else:  # every teacher on every state, then each state's own (n is small)
+            every = jnp.stack([t.logits(flat) for t in teachers])  # [n, N, A]
+            out = jnp.take_along_axis(every, teacher_id.reshape(1, -1, 1), 0)[0]
+        return jax.lax.stop_gradient(out).reshape(*lead, out.shape[-1])
+    return logits
+
+
+def per_env(x: jax.Array) -> jax.Array:
+    """``[T, MB, ...] -> [MB, T, ...]``: one trajectory per env, for losses that take ``[T]``."""
+    return jnp.swapaxes(x, 0, 1)
+
+
+def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher] | None = None) -> Algorithm:
+    """``teachers`` (default: loaded from ``cfg.teachers``) may be given directly, e.g. hand-built in tests."""
+    teachers = teachers_of(cfg) if teachers is None else teachers
+    n_teachers = len(teachers)
+    view = observation_view(cfg.student_obs, cfg.env_id) if cfg.student_obs else (lambda o: o)
+    student_spec = env_spec(cfg.student_obs) if cfg.student_obs else spec
+    net = make_actor_critic(cfg, student_spec)
+    apply: Callable[..., Any] = net.apply
+    recurrent = cfg.torso == "gru"
+    G = cfg.gradient_steps_per_iteration
+    NMB, MB = cfg.num_minibatches, cfg.num_envs // cfg.num_minibatches
+    teacher_logits = make_teacher_logits(teachers)
+    divergence: Callable[..., jax.Array] = DIVERGENCES[cfg.divergence]
+
+    def init(key):
+        params = net.init(key, dummy_obs(student_spec.obs_shape), net.initial_carry(1))
+        zero = jnp.zeros((), jnp.int32)
+        return DistillState(params=params, opt_state=init_optimizer(params), grad_steps=zero,
+                            obs_stats=init_obs_stats(cfg, student_spec), teacher_queries=zero, student_env_steps=zero)
+
+    def actor(state: DistillState, hp: HParams) -> ActorState:
+        return ActorState(state.params, state.grad_steps, state.obs_stats)
+
+    def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
+        E = obs.shape[0]
+        policy, _, carry = apply(actor_state.params, normalize(actor_state.obs_stats, view(obs)), carry)
+        teacher_id = jnp.arange(E, dtype=jnp.int32) % n_teachers
+        k_s, k_t, k_u = jax.random.split(key, 3)
+        action = jax.random.categorical(k_s, policy)
+        log_s = jax.nn.log_softmax(policy)
+        beta = beta_schedule(cfg, hp, env_step)
+        if is_constant(beta) and float(beta) == 0.0:  # on-policy: the teacher only labels (at learning time)
+            teacher_acted = jnp.zeros((E,), bool)
+            log_mu = losses.categorical_log_prob(policy, action)
+        else:
+            t_logits = teacher_logits(obs, teacher_id)
+            teacher_acted = jax.random.uniform(k_u, (E,)) < beta
+            action = jnp.where(teacher_acted, jax.random.categorical(k_t, t_logits), action)
+            log_t = jax.nn.log_softmax(t_logits)
+            pick = lambda lp: jnp.take_along_axis(lp, action[:, None], -1)[:, 0]  # noqa: E731
+            # log μ(a) of the mixture μ = β π_T + (1 − β) π_S (log 0 = −inf drops a term at β ∈ {0, 1})
+            log_mu = jnp.logaddexp(jnp.log(beta) + pick(log_t), jnp.log1p(-beta) + pick(log_s))
+        extras = {"log_prob": log_mu, "teacher_acted": teacher_acted, "teacher_id": teacher_id,
+                  "version": jnp.broadcast_to(actor_state.version, (E,))}
+        return action, extras, carry
+
+    def greedy(state: DistillState, obs, carry, hp: HParams):
+        policy, _, carry = apply(state.params, normalize(state.obs_stats, view(obs)), carry)
+        return jnp.argmax(policy, -1), carry
+
+    def observe(state: DistillState, unroll: Transition, hp: HParams):
+        n = unroll.reward.size
+        state = state._replace(teacher_queries=state.teacher_queries + n,
+                               student_env_steps=state.student_env_steps
+                               + (~unroll.extras["teacher_acted"]).sum().astype(jnp.int32))
+        if state.obs_stats is not None:
+            state = state._replace(obs_stats=update_stats(state.obs_stats, view(unroll.obs)))
+        return state
+
+    def rl_terms(params, hp: HParams, u: Transition, obs_stats, policy, v_tm1, carries):
+        """V-trace actor-critic terms on the acting data (behaviour μ = the stored mixture)."""
+        next_obs = normalize(obs_stats, view(u.next_obs))
+        if recurrent:
+            T_ = next_obs.shape[0]
+            flat = lambda x: x.reshape(T_ * MB, *x.shape[2:])  # noqa: E731
+            v_t = apply(params, flat(next_obs), flat(carries), method=ActorCritic.value).reshape(T_, MB)
+        else:
+            v_t = next_values(lambda o: apply(params, o, method=ActorCritic.value), v_tm1, next_obs, u.truncated,
+                              spec.max_episode_steps)
+        v_t = jax.lax.stop_gradient(v_t)
+        logp = losses.categorical_log_prob(policy, u.action)
+        rho = jnp.exp(jax.lax.stop_gradient(logp) - u.extras["log_prob"])
+        discount_t = hp["gamma"] * (1.0 - u.terminated.astype(jnp.float32))
+        vtrace = functools.partial(losses.vtrace, lambda_=hp["gae_lambda"])
+        targets = jax.vmap(vtrace)(v_tm1=per_env(jax.lax.stop_gradient(v_tm1)), v_t=per_env(v_t),
+                                   r_t=per_env(u.reward * hp["reward_scale"]), discount_t=per_env(discount_t),
+                                   rho_tm1=per_env(rho), truncated_t=per_env(u.truncated))
+        terms = jax.vmap(losses.actor_critic_loss)(per_env(logp), per_env(losses.categorical_entropy(policy)),
+                                                   per_env(v_tm1), targets.vs, targets.pg_advantages)
+        pg, v, ent = terms.policy.mean(), terms.value.mean(), terms.entropy.mean()
+        return pg + hp["vf_coef"] * v + hp["ent_coef"] * ent, {"pg_loss": pg, "value_loss": v, "entropy": -ent}
+
+    def loss_fn(params, hp: HParams, u: Transition, obs_stats):
+        # u: Transition [T, MB]
+        obs = normalize(obs_stats, view(u.obs))
+        if recurrent:
+            policy, v_tm1, carries = unroll_policy(apply, params, obs, u.extras["carry"][0], u.extras["first"])
+        else:
+            policy, v_tm1, carries = apply(params, obs)
+        # each state's teacher (a dataset has none recorded: teacher 0, the only one allowed)
+        teacher_id = u.extras.get("teacher_id", jnp.zeros(u.reward.shape, jnp.int32))
+        t_logits = teacher_logits(u.obs, teacher_id)  # [T, MB, A]
+        if cfg.divergence == "jsd":
+            div = jax.vmap(lambda s, t: divergence(s, t, beta=hp["jsd_beta"]))(per_env(policy), per_env(t_logits))
+        else:
+            div = jax.vmap(divergence)(per_env(policy), per_env(t_logits))
+        distill = div.mean()
+        total = hp["distill_coef"] * distill
+        aux: dict[str, jax.Array] = {"distill_loss": distill}
+        if not (is_constant(hp["rl_coef"]) and float(hp["rl_coef"]) == 0.0):
+            rl, rl_aux = rl_terms(params, hp, u, obs_stats, policy, v_tm1, carries)
+            total = total + hp["rl_coef"] * rl
+            aux.update(rl_aux)
+        log_rho = jax.lax.stop_gradient(losses.categorical_log_prob(policy, u.action)) - u.extras["log_prob"]
+        sg = jax.lax.stop_gradient
+        aux.update(teacher_kl=losses.categorical_kl(t_logits, sg(policy)).mean(),
+                   teacher_agreement=(jnp.argmax(policy, -1) == jnp.argmax(t_logits, -1)).astype(jnp.float32).mean(),
+                   policy_kl=sampled_kl(log_rho), **ratio_diagnostics(jnp.exp(log_rho), -jnp.inf, jnp.inf))
+        return total, aux
+
+    update = make_update(loss_fn, G, cfg.num_iterations)
+
+    def learn(state: DistillState, unrolls: Transition, key, env_step, hp: HParams):
+        # unrolls: Transition [R, T, E]; each split along envs into NMB minibatches of MB envs.
+        def split(x):  # [R, T, E, ...] -> [R * NMB, T, MB, ...]
+            R, T = x.shape[:2]
+            x = x.reshape(R, T, NMB, MB, *x.shape[3:])
+            return jnp.moveaxis(x, 2, 1).reshape(R * NMB, T, MB, *x.shape[4:])
+
+        def step(carry, u):
+            params, opt_state, grad_steps = carry
+            params, opt_state, metrics = update(params, opt_state, hp, u, state.obs_stats)
+            metrics.update(age_diagnostics(grad_steps, u.extras["version"]))
+            return (params, opt_state, grad_steps + 1), metrics
+
+        (params, opt_state, grad_steps), stats = jax.lax.scan(
+            step, (state.params, state.opt_state, state.grad_steps), jax.tree.map(split, unrolls))
+        metrics = mean_metrics(stats)
+        metrics.update(grad_steps=grad_steps.astype(jnp.float32),
+                       teacher_queries=state.teacher_queries.astype(jnp.float32),
+                       student_env_steps=state.student_env_steps.astype(jnp.float32),
+                       beta=beta_schedule(cfg, hp, env_step))
+        return state._replace(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
+
+    storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.num_epochs)
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage,
+                     init_carry=net.initial_carry if recurrent else None, observe=observe)

@@ -1,0 +1,191 @@
+"""Distillation (algorithms/distill.py): zero loss at the teacher, the distribution-shift probe, the CLI."""
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxrl_policy import dataset as ds
+from jaxrl_policy import losses as L
+from jaxrl_policy.algorithms import distill as distill_mod
+from jaxrl_policy.cli import main
+from jaxrl_policy.config import DistillConfig, deferred_validation
+from jaxrl_policy.envs.adapter import env_spec
+from jaxrl_policy.loop import make_loop, make_train
+from jaxrl_policy.networks import make_actor_critic
+from jaxrl_policy.runner import seed_keys
+from jaxrl_policy.teacher import Teacher
+
+
+def hand_config(**kw) -> DistillConfig:
+    """A distill config whose teacher is given in-process (``use_teachers``), not from a run folder."""
+    with deferred_validation():
+        return DistillConfig(teachers=("in-process",), eval_episodes=0, num_chunks=1, **kw)
+
+
+def hreplace(cfg: DistillConfig, **kw) -> DistillConfig:
+    with deferred_validation():
+        return cfg.replace(**kw)
+
+
+def use_teachers(monkeypatch, *teachers: Teacher):
+    monkeypatch.setattr(distill_mod, "teachers_of", lambda cfg: list(teachers))
+
+
+def test_student_initialised_to_teacher_has_zero_distillation_losses(monkeypatch):
+    """Same architecture and observation, student params = teacher params: the algorithm's distillation
+    loss is 0 on the visited states (teacher and student states: β = 1/2), its gradient too (the student
+    stays at the teacher), and so are the other divergences on those states."""
+    cfg = hand_config(env_id="CartPole-v1", num_envs=4, num_steps=16, total_timesteps=128, hidden_sizes=(16,),
+                      num_minibatches=2, mode="mixed", beta_start=0.5, beta_end=0.5,
+                      learning_rate=1e-12)  # Adam turns float-noise gradients into lr-sized steps: keep them ~0
+    net = make_actor_critic(cfg, env_spec(cfg.env_id))
+    params = net.init(jax.random.PRNGKey(7), jnp.zeros((1, 4)))
+    params = jax.tree.map(lambda x: 30.0 * x, params)  # a sharp, far-from-uniform teacher
+    use_teachers(monkeypatch, Teacher("in-process", "ppo", cfg.env_id, 0, lambda o: net.apply(params, o)[0], params))
+    loop = make_loop(cfg)
+    state = loop.init(jax.random.PRNGKey(0))
+    state = state._replace(agent=state.agent._replace(params=params))
+    new, m = jax.jit(loop.iteration)(state, jnp.int32(0))  # acting with β = 1/2, then learning (forward KL)
+    assert abs(float(m["distill_loss"])) < 1e-6
+    assert float(m["teacher_kl"]) < 1e-6 and float(m["teacher_agreement"]) == 1.0
+    assert float(m["grad_norm"]) < 1e-5
+    assert 0 < float(m["student_env_steps"]) < 64 and float(m["teacher_queries"]) == 64
+    # the other divergences on the same visited states (teacher's and student's), student = teacher
+    obs = new.storage.data.obs[0].reshape(-1, 4)
+    student = net.apply(new.agent.params, obs)[0]
+    teacher = net.apply(params, obs)[0]
+    assert abs(float(L.reverse_kl_loss(student, teacher))) < 1e-6
+    assert abs(float(L.jsd_loss(student, teacher, beta=0.3))) < 1e-6
+
+
+def chain_expert(obs):
+    """Probe-Chain-v0's expert: action 0 on the path, 1 off it (sharp logits: it never errs)."""
+    off = obs[..., 1:2]
+    return jnp.concatenate([20.0 * (1 - 2 * off), -20.0 * (1 - 2 * off)], -1)
+
+
+def recovery_prob(state, cfg):
+    """Mean π_student(recover | off-path state) over the 8 times of an episode."""
+    net = make_actor_critic(cfg, env_spec(cfg.env_id))
+    obs = jnp.stack([jnp.arange(8) / 8.0, jnp.ones(8)], -1)
+    logits = net.apply(jax.tree.map(lambda x: x[0], state.agent.params), obs)[0]
+    return float(jax.nn.softmax(logits)[:, 1].mean())
+
+
+def probe_run(mode):
+    cfg = hand_config(env_id="Probe-Chain-v0", num_envs=8, num_steps=8, total_timesteps=8 * 8 * 40,
+                      hidden_sizes=(16,), learning_rate=3e-2, mode=mode)
+    state, m = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(0, 1))
+    assert np.isfinite(np.asarray(m["distill_loss"])).all()
+    return recovery_prob(state, cfg)
+
+
+def test_on_policy_distillation_recovers_off_policy_does_not(monkeypatch):
+    """Probe-Chain-v0: the expert's trajectories never leave the path. Learning on the student's own
+    states (on-policy) labels the off-path states it falls into and learns to climb back; learning on
+    the teacher's states (off-policy) never sees them. Planted bug: with the acting policy swapped (the
+    teacher acts in on-policy mode) on-policy distillation no longer recovers, so the test depends on
+    who acts."""
+    use_teachers(monkeypatch, Teacher("in-process", "hand", "Probe-Chain-v0", 0, chain_expert, None))
+    on, off = probe_run("on-policy"), probe_run("off-policy")
+    assert on > 0.9 and off < 0.5, (on, off)
+    real = distill_mod.beta_schedule
+    monkeypatch.setattr(distill_mod, "beta_schedule",
+                        lambda cfg, hp, step: real(hreplace(cfg, mode="off-policy"), hp, step))
+    swapped = probe_run("on-policy")
+    assert swapped < 0.5, swapped
+
+
+# ---- fixed datasets and bad inputs --------------------------------------------------------------
+def synthetic_dataset(m=256, seed=0):
+    rng = np.random.default_rng(seed)
+    obs = rng.normal(size=(m, 4)).astype(np.float32)
+    arrays = {"obs": obs, "action": rng.integers(0, 2, m).astype(np.int32),
+              "reward": np.ones(m, np.float32), "terminated": rng.random(m) < 0.05,
+              "truncated": np.zeros(m, bool), "next_obs": np.roll(obs, -1, 0),
+              "log_prob": np.full(m, np.log(0.5), np.float32)}
+    header = {"format": ds.FORMAT, "version": ds.VERSION, "env_id": "CartPole-v1", "source": "synthetic",
+              "episodes": 1, "num_transitions": m, "episode_returns": [float(m)]}
+    return arrays, header
+
+
+def test_dataset_round_trips_exactly_and_bad_files_are_named(tmp_path):
+    arrays, header = synthetic_dataset()
+    path = ds.save(tmp_path / "data", arrays, header)
+    assert path.name == "data.npz"
+    back, h = ds.load(path)
+    for k, v in arrays.items():
+        assert back[k].dtype == v.dtype and np.array_equal(back[k], v), k
+    assert h["num_transitions"] == 256 and h["fields"]["obs"]["shape"] == [256, 4]
+    raw = path.read_bytes()
+    (tmp_path / "cut.npz").write_bytes(raw[: len(raw) // 2])
+    bad = {"cut.npz": "not a readable .npz", "missing.npz": "no such file"}
+    np.savez(tmp_path / "noheader.npz", obs=arrays["obs"])
+    bad["noheader.npz"] = "no header"
+    ds.save(tmp_path / "v0.npz", arrays, {**header, "version": 0})
+    bad["v0.npz"] = "version = 0"
+    ds.save(tmp_path / "short.npz", {**arrays, "reward": arrays["reward"][:10]}, header)
+    bad["short.npz"] = "field 'reward' has 10 rows"
+    ds.save(tmp_path / "dtype.npz", {**arrays, "action": arrays["action"].astype(np.float32)}, header)
+    bad["dtype.npz"] = "field 'action' has dtype float32"
+    for name, problem in bad.items():
+        with pytest.raises(ds.DatasetError) as e:
+            ds.load(tmp_path / name)
+        assert str(tmp_path / name) in str(e.value) and problem in str(e.value), (name, str(e.value))
+
+
+def fake_run(folder, env_id, seeds=1):
+    """A run folder as teacher validation reads it: config.json and a checkpoint marker (no weights)."""
+    from jaxrl_policy import default_config
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({**default_config("ppo", env_id).to_dict(),
+                                                     "seeds": list(range(seeds))}))
+    ck = folder / "checkpoints" / "chunk_000001"
+    ck.mkdir(parents=True)
+    (ck / "meta.json").write_text("{}")
+    (folder / "checkpoints" / "LATEST").write_text("chunk_000001")
+    return str(folder)
+
+
+def test_bad_teachers_and_datasets_exit_2_naming_the_problem(tmp_path, capsys):
+    acrobot = fake_run(tmp_path / "acrobot", "Acrobot-v1")
+    cartpole = fake_run(tmp_path / "cartpole", "CartPole-v1")
+    (tmp_path / "junk.npz").write_bytes(b"not a zip")
+    cases = [
+        (["distill", "--teacher", str(tmp_path / "nope")], ["teachers", "nope", "no such folder"]),
+        (["distill", "--teacher", acrobot], ["teachers", "has 3 actions (Acrobot-v1) but env_id CartPole-v1 has 2"]),
+        (["distill", "--teacher", cartpole, "--teacher-seed", "2"], ["teacher_seed = 2 is not a seed index"]),
+        (["distill", "--teacher", cartpole, "--student-obs", "Acrobot-v1"], ["student_obs", "observation wrapper"]),
+        (["distill", "--teacher", cartpole, "--teacher", cartpole, "--num-envs", "3", "--num-minibatches", "1"],
+         ["num_envs = 3", "multiple of the 2 teachers"]),
+        (["distill", "--teacher", cartpole, "--dataset", str(tmp_path / "junk.npz")],
+         ["dataset", "junk.npz", "not a readable .npz", "mode = 'on-policy'"]),
+        (["train", "--algo", "dqn", "--dataset", str(tmp_path / "missing.npz")], ["dataset", "no such file"]),
+        (["train", "--algo", "ppo", "--dataset", str(tmp_path / "junk.npz")], ["ppo does not learn from datasets"]),
+        (["collect", "--from", acrobot, "--episodes", "2", "--out", str(tmp_path / "d"), "--env", "CartPole-v1"],
+         ["has 3 actions"]),
+    ]
+    for argv, needles in cases:
+        with pytest.raises(SystemExit) as e:
+            main(argv + ["--out", str(tmp_path / "out")] if argv[0] != "collect" else argv)
+        err = capsys.readouterr().err
+        assert e.value.code == 2, (argv, err)
+        for needle in needles:
+            assert needle in err, (argv, needle, err)
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_dqn_learns_from_a_dataset_without_env_steps(tmp_path):
+    arrays, header = synthetic_dataset(m=300)
+    path = ds.save(tmp_path / "data.npz", arrays, header)
+    from jaxrl_policy import default_config
+    cfg = default_config("dqn", "CartPole-v1", dataset=str(path), learning_starts=0, total_timesteps=200,
+                         num_chunks=2, eval_episodes=2, eval_max_steps=20)
+    state, m = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(0, 1))
+    assert (np.asarray(m["env_steps"]) == 0).all() and (np.asarray(m["episodes"]) == 0).all()
+    assert float(m["grad_steps"][0, -1]) == 20  # 20 iterations × 1 gradient step
+    assert np.isfinite(np.asarray(m["eval_return"][0, -1]))
+    # the storage is the dataset: 300 transitions as 30 unrolls of 1 step × 10 envs (nothing else added)
+    np.testing.assert_array_equal(np.asarray(state.storage.data.obs[0]).reshape(-1, 4), arrays["obs"][:300])
