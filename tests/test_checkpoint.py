@@ -23,8 +23,14 @@ class Crash(Exception):
     pass
 
 
-def test_crash_then_resume_is_bit_identical(tmp_path):
-    cfg = default_config("vtrace", "CartPole-v1", **CFG)
+# continuous actions + GRU carry + running observation statistics, all in the checkpointed state
+RECURRENT = dict(num_envs=4, num_steps=32, num_minibatches=2, num_epochs=2, total_timesteps=4 * 32 * 10,
+                 num_chunks=4, torso="gru", rnn_size=16, normalize_observations=True, eval_episodes=4)
+
+
+@pytest.mark.parametrize("algo,env_id,over", [("vtrace", "CartPole-v1", CFG), ("ppo", "Pendulum-v1", RECURRENT)])
+def test_crash_then_resume_is_bit_identical(tmp_path, algo, env_id, over):
+    cfg = default_config(algo, env_id, **over)
     whole = run(cfg, 2, tmp_path / "whole", progress=None, checkpoint_every_s=0.0)
 
     def crash_at_chunk_3(line):
