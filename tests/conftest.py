@@ -1,9 +1,16 @@
 """Shared helpers."""
+import os
+
 import jax
 import numpy as np
 import pytest
 
 from jaxrl_policy import default_config, make_train, seed_keys
+
+FULL = os.environ.get("JAXRL_FULL") == "1"
+# a parametrized case that repeats a cheaper sibling's check for another algorithm: CI (25 min on 2
+# cores) runs the sibling, ``JAXRL_FULL=1 python -m pytest -m slow`` runs every case
+FULL_ONLY = (pytest.mark.slow, pytest.mark.skipif(not FULL, reason="runs with JAXRL_FULL=1 (CI keeps one algorithm)"))
 
 
 def train_seeds(algo, env_id, seeds=1, **overrides):

@@ -3,7 +3,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from conftest import train_seeds
+from conftest import FULL_ONLY, train_seeds
 
 from jaxrl_policy import default_config, make_loop, make_train, seed_keys
 from jaxrl_policy.algorithms import FACTORIES
@@ -47,7 +47,8 @@ def test_bit_identical_and_no_recompile(algo):
     assert not np.array_equal(a[1]["episode_return"][0], a[1]["episode_return"][1], equal_nan=True)
 
 
-@pytest.mark.parametrize("algo,num_chunks", [("ppo", 3), ("vtrace", 4), ("dqn", 7)])
+@pytest.mark.parametrize("algo,num_chunks", [("ppo", 3), pytest.param("vtrace", 4, marks=FULL_ONLY),
+                                             pytest.param("dqn", 7, marks=FULL_ONLY)])
 def test_chunks_equal_one_scan(algo, num_chunks):
     """Host-visible chunks (the CLI path) reproduce make_train, including a partial last chunk.
 
