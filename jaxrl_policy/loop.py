@@ -193,20 +193,8 @@ def make_loop(cfg: BaseConfig) -> Loop:
     ipc = cfg.iterations_per_chunk
     num_chunks = -(-n_iter // ipc)
 
-    def eval_due(i):
-        """Evaluate after iteration ``i`` (global index): at the end, and after every chunk or every
-        ``eval_every`` env steps."""
-        last = i == n_iter - 1
-        if cfg.eval_every is None:
-            return last | ((i + 1) % ipc == 0)
-        if cfg.eval_every == 0:
-            return last
-        return last | ((i + 1) * steps_per_iter // cfg.eval_every != i * steps_per_iter // cfg.eval_every)
-
-    def guarded(state: LoopState, i):
-        # Only the last chunk can reach past the budget; `i` is unbatched so this stays a branch.
-        empty = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(iteration, state, i)[1])
-        return jax.lax.cond(i < n_iter, iteration, lambda st, _: (st, nan_like(empty)), state, i)
+    eval_due = make_eval_due(cfg, steps_per_iter)
+    guarded = within_budget(iteration, n_iter)
 
     body = iteration if n_iter % ipc == 0 else guarded
 
@@ -217,6 +205,32 @@ def make_loop(cfg: BaseConfig) -> Loop:
     return Loop(init=init, rollout=_rollout, run_chunk=run_chunk, iteration=iteration, num_chunks=num_chunks,
                 iterations_per_chunk=ipc, algorithm=algo, hparams=constants,
                 max_episode_steps=venv.spec.max_episode_steps)
+
+
+def make_eval_due(cfg: BaseConfig, steps_per_iter: int) -> Callable[[jax.Array], jax.Array]:
+    """``eval_due(i)``: evaluate after iteration ``i`` (global index) — at the end, and after every
+    chunk or every ``eval_every`` steps of ``steps_per_iter`` per iteration."""
+    n_iter, ipc = cfg.num_iterations, cfg.iterations_per_chunk
+
+    def eval_due(i):
+        last = i == n_iter - 1
+        if cfg.eval_every is None:
+            return last | ((i + 1) % ipc == 0)
+        if cfg.eval_every == 0:
+            return last
+        return last | ((i + 1) * steps_per_iter // cfg.eval_every != i * steps_per_iter // cfg.eval_every)
+
+    return eval_due
+
+
+def within_budget(iteration: Callable, n_iter: int) -> Callable:
+    """``iteration`` for ``i < n_iter``, else the state unchanged and NaN metrics. Only the last chunk
+    can reach past the budget; ``i`` is unbatched, so this stays a real branch."""
+    def guarded(state: LoopState, i):
+        empty = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(iteration, state, i)[1])
+        return jax.lax.cond(i < n_iter, iteration, lambda st, _: (st, nan_like(empty)), state, i)
+
+    return guarded
 
 
 def nonfinite(tree) -> jax.Array:

@@ -29,7 +29,7 @@ from jaxrl_policy.types import DIAGNOSTICS, HParams, LoopState, Transition
 
 def make_offline_loop(cfg: BaseConfig):
     from jaxrl_policy import dataset as ds
-    from jaxrl_policy.loop import Loop, check_hparams, make_evaluation, nonfinite
+    from jaxrl_policy.loop import Loop, check_hparams, make_eval_due, make_evaluation, nonfinite, within_budget
 
     assert cfg.dataset is not None
     arrays, _ = ds.load(cfg.dataset)
@@ -72,17 +72,8 @@ def make_offline_loop(cfg: BaseConfig):
     n_iter, ipc = cfg.num_iterations, cfg.iterations_per_chunk
     num_chunks = -(-n_iter // ipc)
 
-    def eval_due(i):  # as make_loop: after every chunk (or eval_every clock steps) and at the end
-        last = i == n_iter - 1
-        if cfg.eval_every is None:
-            return last | ((i + 1) % ipc == 0)
-        if cfg.eval_every == 0:
-            return last
-        return last | ((i + 1) * spi // cfg.eval_every != i * spi // cfg.eval_every)
-
-    def guarded(state: LoopState, i):
-        empty = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), jax.eval_shape(iteration, state, i)[1])
-        return jax.lax.cond(i < n_iter, iteration, lambda st, _: (st, nan_like(empty)), state, i)
+    eval_due = make_eval_due(cfg, spi)  # as make_loop, on the dataset clock
+    guarded = within_budget(iteration, n_iter)
 
     body = iteration if n_iter % ipc == 0 else guarded
 
