@@ -132,6 +132,14 @@ def shuffle(key, n: int) -> jax.Array:
     return jax.lax.sort((bits[0], bits[1], jnp.arange(n, dtype=jnp.int32)), num_keys=2)[2]
 
 
+def split_envs(x: jax.Array, num_minibatches: int) -> jax.Array:
+    """``[R, T, E, ...] -> [R · NMB, T, E / NMB, ...]``: each unroll split along envs into minibatches of
+    whole unrolls (time kept in order, for V-trace's recursion and a recurrent policy's replay)."""
+    R, T, E = x.shape[:3]
+    x = x.reshape(R, T, num_minibatches, E // num_minibatches, *x.shape[3:])
+    return jnp.moveaxis(x, 2, 1).reshape(R * num_minibatches, T, E // num_minibatches, *x.shape[4:])
+
+
 def standardize(x: jax.Array) -> jax.Array:
     """(x − mean) / (std + 1e-8) over all of ``x`` (advantage normalisation)."""
     return (x - x.mean()) / (x.std() + 1e-8)

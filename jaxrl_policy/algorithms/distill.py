@@ -45,6 +45,7 @@ from jaxrl_policy.algorithms.common import (
     next_values,
     ratio_diagnostics,
     sampled_kl,
+    split_envs,
     unroll_policy,
 )
 from jaxrl_policy.config import DistillConfig
@@ -222,10 +223,7 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher] | No
 
     def learn(state: DistillState, unrolls: Transition, key, env_step, hp: HParams):
         # unrolls: Transition [R, T, E]; each split along envs into NMB minibatches of MB envs.
-        def split(x):  # [R, T, E, ...] -> [R * NMB, T, MB, ...]
-            R, T = x.shape[:2]
-            x = x.reshape(R, T, NMB, MB, *x.shape[3:])
-            return jnp.moveaxis(x, 2, 1).reshape(R * NMB, T, MB, *x.shape[4:])
+        split = functools.partial(split_envs, num_minibatches=NMB)
 
         def step(carry, u):
             params, opt_state, grad_steps = carry

@@ -38,6 +38,7 @@ from jaxrl_policy.algorithms.common import (
     observe_obs_stats,
     ratio_diagnostics,
     sampled_kl,
+    split_envs,
     standardize,
     unroll_policy,
 )
@@ -139,10 +140,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
 
     def learn(state: VTraceState, unrolls: Transition, key, env_step, hp: HParams):
         # unrolls: Transition [R, T, E]; each split along envs into NMB minibatches of MB envs.
-        def split(x):  # [R, T, E, ...] -> [R * NMB, T, MB, ...]
-            R, T = x.shape[:2]
-            x = x.reshape(R, T, NMB, MB, *x.shape[3:])
-            return jnp.moveaxis(x, 2, 1).reshape(R * NMB, T, MB, *x.shape[4:])
+        split = functools.partial(split_envs, num_minibatches=NMB)
 
         def step(carry, u):
             params, opt_state, grad_steps, ring = carry
