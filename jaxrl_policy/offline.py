@@ -29,7 +29,7 @@ from jaxrl_policy.types import DIAGNOSTICS, HParams, LoopState, Transition
 
 def make_offline_loop(cfg: BaseConfig):
     from jaxrl_policy import dataset as ds
-    from jaxrl_policy.loop import Loop, check_hparams, make_eval_due, make_evaluation, nonfinite, within_budget
+    from jaxrl_policy.loop import Loop, check_hparams, check_nonfinite, make_eval_due, make_evaluation, within_budget
 
     assert cfg.dataset is not None
     arrays, _ = ds.load(cfg.dataset)
@@ -66,7 +66,7 @@ def make_offline_loop(cfg: BaseConfig):
         metrics = {"env_steps": jnp.zeros((), jnp.int32), "episode_return": jnp.full((), jnp.nan),
                    "episode_length": jnp.full((), jnp.nan), "episodes": jnp.zeros((), jnp.int32),
                    **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS}, **learn_metrics, **eval_metrics,
-                   "nonfinite_params": nonfinite(agent), "dataset_clock": clock}
+                   "learned": jnp.ones((), jnp.float32), "dataset_clock": clock}
         return state._replace(agent=agent, key=key, iteration=state.iteration + 1), metrics
 
     n_iter, ipc = cfg.num_iterations, cfg.iterations_per_chunk
@@ -78,7 +78,8 @@ def make_offline_loop(cfg: BaseConfig):
     body = iteration if n_iter % ipc == 0 else guarded
 
     def run_chunk(state: LoopState, chunk):
-        return jax.lax.scan(body, state, chunk * ipc + jnp.arange(ipc, dtype=jnp.int32))
+        out = jax.lax.scan(body, state, chunk * ipc + jnp.arange(ipc, dtype=jnp.int32))
+        return check_nonfinite(*out, last_row=jnp.minimum(ipc, n_iter - chunk * ipc) - 1)
 
     def no_rollout(*args):
         raise NotImplementedError("an offline loop does not act")

@@ -76,7 +76,8 @@ def _stderr(msg: str) -> None:
 class DivergenceGuard(NamedTuple):
     """When a run counts as diverged (checked on the host after every chunk, on iterations that learned).
 
-    Always: a non-finite loss, gradient norm or agent-state leaf (the loop's ``nonfinite_params``).
+    Always: a non-finite loss or gradient norm, or a non-finite agent-state leaf at a chunk's end
+    (the loop's ``nonfinite_params``).
     ``loss`` / ``grad_norm``: bounds on the iteration's |loss| and pre-clipping gradient norm (means
     over its gradient steps); None or 0 disables one.
     """
@@ -93,13 +94,15 @@ def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: Diver
     """Per run (``m``'s leading axis): None, or the first diverged iteration of this chunk (1-based, as
     ``metrics.jsonl``'s ``iteration``), its env steps, the quantity and its value.
 
-    Only iterations that took a gradient step count: ``learn`` ran (``nonfinite_params`` is not NaN)
-    and, where the algorithm logs ``grad_steps``, the count grew from the iteration before
-    (``prev_grad_steps`` [runs]: the count before this chunk, NaN if unknown). DQN's ``learn`` runs
-    before ``learning_starts`` too, but takes no step and logs NaN losses then.
+    The loss and gradient-norm checks count only iterations that took a gradient step: ``learn``
+    ran (the loop's ``learned`` is 1) and, where the algorithm logs ``grad_steps``, the count grew
+    from the iteration before (``prev_grad_steps`` [runs]: the count before this chunk, NaN if
+    unknown). DQN's ``learn`` runs before ``learning_starts`` too, but takes no step and logs NaN
+    losses then. ``nonfinite_params`` (checked at the chunk's end, NaN elsewhere) counts wherever
+    it was checked: a non-finite agent state is divergence whether or not that iteration learned.
     """
     runs, n = m["env_steps"].shape
-    learned = ~np.isnan(m["nonfinite_params"]) if "nonfinite_params" in m else \
+    learned = np.asarray(m["learned"]) > 0 if "learned" in m else \
         ~np.isnan(m.get("loss", np.full((runs, n), np.nan)))
     if "grad_steps" in m:
         gs = np.asarray(m["grad_steps"], np.float64)
@@ -121,7 +124,7 @@ def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: Diver
     for b in range(runs):
         first = None
         for name, x, bad in checks:
-            hits = np.flatnonzero(bad[b] & learned[b])
+            hits = np.flatnonzero(bad[b] if name == "parameters" else bad[b] & learned[b])
             if hits.size and (first is None or hits[0] < first[0]):
                 first = (int(hits[0]), name, x[b, hits[0]])
         if first is None:

@@ -306,12 +306,46 @@ def test_find_divergence_names_the_first_bad_iteration_and_quantity():
     m = {"env_steps": np.array([[10, 20, 30]] * 4),
          "loss": np.array([[nan, 1.0, 2.0], [nan, 1.0, 1e12], [nan, 1.0, 1.0], [nan, np.inf, 1.0]]),
          "grad_norm": np.array([[nan, 1.0, 1.0], [nan, 1.0, 1.0], [nan, 1.0, 1.0], [nan, 1.0, 1.0]]),
-         "nonfinite_params": np.array([[nan, 0, 0], [nan, 0, 0], [nan, 0, 1], [nan, 0, 0]], np.float64)}
+         "learned": np.array([[0, 1, 1]] * 4, np.float32),
+         "nonfinite_params": np.array([[nan, nan, 0], [nan, nan, 0], [nan, nan, 1], [nan, nan, 0]], np.float64)}
     out = find_divergence(m, 6, DivergenceGuard())
     assert out[0] is None  # NaN where an iteration did not learn is not divergence
     assert out[1] == {"iteration": 9, "env_steps": 30, "quantity": "loss", "value": 1e12}
     assert out[2]["quantity"] == "parameters" and out[3]["iteration"] == 8 and out[3]["value"] == "inf"
     assert find_divergence(m, 6, DivergenceGuard(loss=None, grad_norm=None))[1] is None  # bounds off, finite
+
+
+def test_a_nonfinite_state_counts_even_where_the_iteration_did_not_learn_and_a_bad_loss_only_where_it_did():
+    nan = np.nan
+    m = {"env_steps": np.array([[10, 20]] * 2), "loss": np.array([[np.inf, 1.0], [np.inf, 1.0]]),
+         "learned": np.array([[0, 0], [0, 0]], np.float32), "nonfinite_params": np.array([[nan, 1], [nan, 0]])}
+    out = find_divergence(m, 0, DivergenceGuard())
+    assert out[0] == {"iteration": 2, "env_steps": 20, "quantity": "parameters", "value": "non-finite"}
+    assert out[1] is None  # the inf loss came from an iteration that did not learn
+
+
+def test_the_loop_checks_the_state_at_each_chunks_last_iteration_and_catches_a_planted_nan():
+    """nonfinite_params sits on the last row that ran (also in a short last chunk), NaN elsewhere;
+    a NaN planted in one parameter leaf is reported as 1."""
+    nan = np.nan
+    import jax
+    import jax.numpy as jnp
+
+    from jaxrl_policy.config import default_config
+    from jaxrl_policy.loop import make_loop
+
+    cfg = default_config("ppo", num_envs=2, num_steps=4, total_timesteps=40, num_chunks=2,
+                         num_minibatches=1, num_epochs=1, eval_episodes=0)  # 5 iterations: chunks of 3 + 2
+    loop = make_loop(cfg)
+    state = loop.init(jax.random.PRNGKey(0))
+    chunk = jax.jit(loop.run_chunk)
+    state, m0 = chunk(state, jnp.int32(0))
+    np.testing.assert_array_equal(np.asarray(m0["nonfinite_params"]), [nan, nan, 0.0])
+    leaves, tree = jax.tree.flatten(state.agent.params)
+    leaves[0] = leaves[0].at[(0,) * leaves[0].ndim].set(jnp.nan)
+    state = state._replace(agent=state.agent._replace(params=jax.tree.unflatten(tree, leaves)))
+    _, m1 = chunk(state, jnp.int32(1))
+    np.testing.assert_array_equal(np.asarray(m1["nonfinite_params"])[:2], [nan, 1.0])  # row 2 is past the budget
 
 
 def test_nonfinite_is_one_for_any_nan_or_inf_float_leaf():
