@@ -1,9 +1,13 @@
-"""Policy distillation on CartPole-v1: what each mode transfers, at what cost, and where it breaks.
+"""Policy distillation on CartPole-v1 and a MinAtar game: what each mode transfers, at what cost, and where it breaks.
 
     python experiments/distillation.py --out runs/distillation          # CPU-sized default (minutes)
     python experiments/distillation.py --seeds 10 --steps 50000         # larger
+    python experiments/distillation.py --env Breakout-MinAtar --out runs/distillation-breakout  # parts 1-3
 
 Writes ``results.json``, ``distillation.png`` and ``findings.md`` into ``--out``. Five parts:
+
+``--env`` picks the env of parts 1-3 (default CartPole-v1; a MinAtar game gets a CNN teacher and
+student, ``--steps`` 2e5 and ``--teacher-steps`` 1e6 by default); parts 4 and 5 are CartPole's.
 
 1. **Modes.** A PPO teacher (trained here, or ``--teacher RUN_DIR``) is distilled into a student of
    the same shape by ``off-policy``, ``on-policy`` and ``mixed`` distillation, S seeds each (one
@@ -108,9 +112,10 @@ def state_shift(cfg, state, seeds: int, steps: int = 500) -> dict:
 
     trained = states(dataclasses.replace(cfg, num_steps=steps), 98)
     met = states(dataclasses.replace(cfg, num_steps=steps, mode="on-policy"), 99)
+    n = trained.shape[1] * trained.shape[2]  # observation dimensions flattened (MinAtar: 10 × 10 × C)
     out = []
     for s in range(seeds):
-        a, b = trained[s].reshape(-1, trained.shape[-1]), met[s].reshape(-1, met.shape[-1])
+        a, b = trained[s].reshape(n, -1), met[s].reshape(n, -1)
         sd = np.concatenate([a, b]).std(0) + 1e-8
         out.append(float(np.mean([w1(a[:, d] / sd[d], b[:, d] / sd[d]) for d in range(a.shape[1])])))
     return iqm_ci(out)
@@ -125,10 +130,11 @@ def w1(x: np.ndarray, y: np.ndarray) -> float:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--out", default="runs/distillation")
+    p.add_argument("--env", default="CartPole-v1", help="env of parts 1-3 (parts 4-5 run on CartPole-v1 only)")
     p.add_argument("--seeds", type=int, default=5)
-    p.add_argument("--steps", type=int, default=20_480, help="env steps per student")
-    p.add_argument("--teacher-steps", type=int, default=150_000)
-    p.add_argument("--teacher", default=None, help="a PPO run folder on CartPole-v1 (default: train one)")
+    p.add_argument("--steps", type=int, default=None, help="env steps per student (default 20480; MinAtar 2e5)")
+    p.add_argument("--teacher-steps", type=int, default=None, help="default 150000; MinAtar 1e6")
+    p.add_argument("--teacher", default=None, help="a PPO run folder on --env (default: train one)")
     p.add_argument("--episodes", type=int, default=20, help="teacher episodes in the fixed dataset")
     p.add_argument("--skip", nargs="*", default=[], choices=["privileged", "several"])
     a = p.parse_args()
@@ -136,17 +142,22 @@ def main() -> None:
     use_cpu_speedups()
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    S, steps = a.seeds, a.steps
+    minatar = a.env.endswith("-MinAtar")
+    S = a.seeds
+    steps = a.steps or (200_000 if minatar else 20_480)
+    teacher_steps = a.teacher_steps or (1_000_000 if minatar else 150_000)
+    if a.env != "CartPole-v1":
+        a.skip = sorted(set(a.skip) | {"privileged", "several"})
     t0 = time.perf_counter()
-    res: dict = {"seeds": S, "steps": steps, "command": "python experiments/distillation.py " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v not in (None, [], False))}
-    teacher = a.teacher or train_teacher(out / "teacher", "CartPole-v1", a.teacher_steps)
+    res: dict = {"env": a.env, "seeds": S, "steps": steps, "command": "python experiments/distillation.py " + " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v not in (None, [], False) and k != "skip")}
+    teacher = a.teacher or train_teacher(out / "teacher", a.env, teacher_steps)
     from jaxrl_policy.dataset import collect, save
     arrays, header = collect(teacher, 16, seed=12345)  # the teacher's own sampled returns (16 episodes)
     greedy = json.loads((Path(teacher) / "summary.json").read_text()).get("final_eval_return_iqm")
     res["teacher"] = {"run": teacher, "sampled_return_mean": float(np.mean(header["episode_returns"])),
                       "greedy_eval_return": greedy}
-    common = dict(teachers=[teacher], total_timesteps=steps)
+    common = dict(teachers=[teacher], total_timesteps=steps, env_id=a.env)
 
     print("1. modes", flush=True)
     res["modes"] = {}
@@ -227,7 +238,8 @@ def plot(res: dict, path: Path) -> None:
 
 def findings(res: dict) -> str:
     f = lambda r: f"{r['iqm']:.1f} [{r['ci'][0]:.1f}, {r['ci'][1]:.1f}]"  # noqa: E731
-    lines = [f"# Distillation on CartPole-v1 — {res['seeds']} seeds, {res['steps']} env steps per student",
+    lines = [f"# Distillation on {res.get('env', 'CartPole-v1')} — {res['seeds']} seeds, {res['steps']} env steps "
+             "per student",
              "", f"Command: `{res['command']}` ({res['wall_s']:.0f} s).",
              f"Teacher: PPO, greedy evaluation return {res['teacher']['greedy_eval_return']}, sampled return "
              f"{res['teacher']['sampled_return_mean']:.1f} (16 episodes).", "",

@@ -15,6 +15,7 @@ import contextvars
 import dataclasses
 import difflib
 import math
+import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -41,6 +42,36 @@ def _is_number(v) -> bool:
 
 def _is_int(v) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+INT32_MAX = 2**31 - 1  # env-step counters and traced integers are int32 in the program
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # traced floats are float32
+
+
+def _type_problems(cfg) -> list[tuple[str, Any, str]]:
+    """Rules every field obeys by its annotation, before the per-field rules: a ``bool`` field holds
+    true/false; an ``int`` or ``float`` field holds a number that is not a bool, fits int32 / float32
+    (the program's dtypes: a larger value would wrap or become inf inside the jit) and is finite."""
+    out = []
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v, tp = getattr(cfg, f.name), hints[f.name]
+        args = typing.get_args(tp)
+        if type(None) in args:
+            if v is None:
+                continue
+            rest = [a for a in args if a is not type(None)]
+            tp = rest[0] if len(rest) == 1 else tp
+        if tp is bool:
+            if not isinstance(v, (bool, np.bool_)):
+                out.append((f.name, v, "must be true or false"))
+        elif tp in (int, float) and isinstance(v, (bool, np.bool_)):
+            out.append((f.name, v, f"must be {'an integer' if tp is int else 'a number'}, not a bool"))
+        elif tp is int and _is_int(v) and not -INT32_MAX - 1 <= v <= INT32_MAX:
+            out.append((f.name, v, "must fit in int32 (|value| < 2**31)"))
+        elif tp is float and _is_number(v) and not (math.isfinite(v) and abs(v) <= FLOAT32_MAX):
+            out.append((f.name, v, "must be a finite number within float32's range (|value| <= 3.4e38)"))
+    return out
 
 
 _VALIDATE = contextvars.ContextVar("jaxrl_policy_validate", default=True)
@@ -245,8 +276,11 @@ class BaseConfig:
             self.validate()
 
     def validate(self) -> None:
-        """Raise one ``ConfigError`` naming every bad field, its value and the rule."""
-        problems = self._problems()
+        """Raise one ``ConfigError`` naming every bad field, its value and the rule (one rule per field:
+        the type rules of ``_type_problems`` first)."""
+        problems = _type_problems(self)
+        bad = {name for name, _, _ in problems}
+        problems += [q for q in self._problems() if q[0] not in bad]
         if problems:
             raise ConfigError(problems, self.algo)
 
@@ -467,10 +501,13 @@ class VTraceConfig(ActorCriticConfig):
     """[static] minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
     normalize_advantages: bool = False
     """[traced] standardise the policy-gradient advantages per minibatch."""
+    off_policy_correction: bool = True
+    """[traced] weight stale data by the truncated importance ratios; false = treat it as on-policy (ρ = c = 1)."""
 
     algo: ClassVar[str] = "vtrace"
     TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold",
-                                  "ent_coef", "vf_coef", "policy_lag", "normalize_advantages"}
+                                  "ent_coef", "vf_coef", "policy_lag", "normalize_advantages",
+                                  "off_policy_correction"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:
@@ -488,7 +525,7 @@ class VTraceConfig(ActorCriticConfig):
             p.append(("gae_lambda", self.gae_lambda, "must be in [0, 1]"))
         for name in ("clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold"):
             if not (isinstance(g(name), (int, float)) and g(name) > 0):
-                p.append((name, g(name), "must be > 0 (use a large value to disable)"))
+                p.append((name, g(name), "must be > 0 (use a large finite value to disable)"))
         for name in ("ent_coef", "vf_coef"):
             if not (isinstance(g(name), (int, float)) and math.isfinite(g(name)) and g(name) >= 0):
                 p.append((name, g(name), "must be a finite number >= 0"))
@@ -696,6 +733,8 @@ def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseC
     """
     cls = config_class(algo)
     _check_names(cls, overrides)
+    if not isinstance(env_id, str):  # env_defaults reads the id before validation would
+        raise ConfigError([("env_id", env_id, "must be a string (a gymnax id, a probe id or brax:NAME)")], algo)
     for name in ("hidden_sizes", "teachers"):
         if isinstance(overrides.get(name), list):
             overrides[name] = tuple(overrides[name])

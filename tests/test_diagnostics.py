@@ -61,3 +61,33 @@ def test_shuffle_is_a_uniform_permutation(n):
         counts = np.bincount(np.argmax(perms == 0, axis=1) * bins // n, minlength=bins)
         expected = len(perms) / bins
         assert ((counts - expected) ** 2 / expected).sum() < 25, counts
+
+
+def test_vtrace_without_correction_ignores_the_behaviour_log_probs_and_with_it_uses_them():
+    """off_policy_correction = 0 sets ρ = c = 1: the update is the same whatever log-probs the actor
+    stored (only the diagnostics see them); with the correction the stored log-probs change it."""
+    from jaxrl_policy import default_config
+    from jaxrl_policy.config import hparams
+    from jaxrl_policy.loop import RolloutState, make_loop
+
+    cfg = default_config("vtrace", num_envs=4, num_steps=8, num_minibatches=1, replay_ratio=1)
+    loop = make_loop(cfg)
+    state = loop.init(jax.random.PRNGKey(0))
+    hp = {**hparams(cfg), "off_policy_correction": np.float32(0.0)}
+    acting = RolloutState(env=state.env, carry=None, first=state.first)
+    _, unroll, _ = loop.rollout(state.agent, acting, jax.random.PRNGKey(1), jnp.int32(0), hp)
+
+    def learned(log_prob_shift, correction):
+        u = unroll._replace(extras={**unroll.extras, "log_prob": unroll.extras["log_prob"] + log_prob_shift})
+        h = {**hp, "off_policy_correction": np.float32(correction)}
+        agent, m = loop.algorithm.learn(state.agent, jax.tree.map(lambda x: x[None], u), jax.random.PRNGKey(2),
+                                        jnp.int32(32), h)
+        return jax.tree.leaves(agent.params), m
+
+    shift = jax.random.normal(jax.random.PRNGKey(3), unroll.reward.shape)
+    (p0, m0), (p1, m1) = learned(0.0, 0.0), learned(shift, 0.0)
+    for a, b in zip(p0, p1, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert float(m0["ratio_mean"]) != float(m1["ratio_mean"])  # the diagnostics still see the stale log-probs
+    p2, _ = learned(shift, 1.0)
+    assert any(not np.array_equal(a, b) for a, b in zip(p0, p2, strict=True))

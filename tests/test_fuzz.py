@@ -5,9 +5,8 @@ Two properties, kept apart so the budget holds:
 1. *No compile.* Any value for any one field (wrong types, out of range, extreme, valid) either
    raises one ``ValueError`` that names the field, or gives a config that is sound: the value has
    the field's type, its traced form is representable (float32 finite, int32 in range), and the
-   config survives ``config.json`` (resume). ``KNOWN_GAPS`` lists what config.py does not reject
-   yet; each has a strict xfail below, so fixing config.py turns it into a failure until the entry
-   is removed.
+   config survives ``config.json`` (resume). ``FORMER_GAPS`` keeps one example of each kind of
+   value validation once let through.
 2. *One compile per algorithm.* Valid extreme values of the traced fields (boundaries of their
    ranges), drawn as sweep points of one tiny static-extreme config, train one iteration through
    one vmapped program with finite losses, gradient norms and parameters.
@@ -30,7 +29,7 @@ from jaxrl_policy.config import CONFIGS, config_from_dict, default_config, hpara
 
 INT32_MAX = 2**31 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-COUNTS = {"cases": 0, "rejected": 0, "accepted": 0, "known_gap": 0, "trained_points": 0}
+COUNTS = {"cases": 0, "rejected": 0, "accepted": 0, "trained_points": 0}
 
 values = st.one_of(
     st.none(), st.booleans(), st.text(max_size=4),
@@ -61,32 +60,8 @@ def _is_bool(v):
     return isinstance(v, bool)
 
 
-# field kinds whose checks config.py lacks today (the lead's list): (id, applies(algo, field, value), rule)
-BOOL_FIELDS = {"anneal_lr", "orthogonal_init", "clip_value_loss", "normalize_advantages", "share_torso", "double_q"}
-KNOWN_GAPS: list[tuple[str, typing.Callable[[str, str, typing.Any], bool], str]] = [
-    ("bool-fields-unchecked", lambda a, f, v: f in BOOL_FIELDS and not _is_bool(v),
-     "anneal_lr, orthogonal_init, clip_value_loss, normalize_advantages, share_torso, double_q: must be a bool"),
-    ("bool-as-number", lambda a, f, v: _is_bool(v) and f not in BOOL_FIELDS,
-     "every int/float field: reject True/False (use _is_int / _is_number, which exclude bool)"),
-    ("float32-overflow", lambda a, f, v: isinstance(v, (int, float)) and not _is_bool(v) and math.isfinite(v)
-     and abs(v) > FLOAT32_MAX,
-     "traced float fields (learning_rate, adam_eps, max_grad_norm, clip_eps, ent_coef, vf_coef, huber_delta, "
-     "clip_*_threshold, replay_ratio): must be <= 3.4e38 (float32), else they become inf in the program"),
-    ("int32-overflow", lambda a, f, v: isinstance(v, int) and not _is_bool(v) and v > INT32_MAX,
-     "int fields (total_timesteps, num_*, buffer_size, batch_size, learning_starts, target_update_interval, "
-     "policy_lag, max_policy_lag, replay_*, eval_*, num_chunks): must be <= 2**31 - 1 (env-step counters and "
-     "traced ints are int32); seed and eval_seed <= 2**32 - 1 - seeds (uint32 keys)"),
-    ("inf-threshold", lambda a, f, v: f.startswith("clip_") and f.endswith("_threshold") and v == math.inf,
-     "clip_rho_threshold, clip_pg_rho_threshold, clip_c_threshold: accept inf only if meant (the doc says 'a large "
-     "value'): say so in the docstring, or require finite"),
-    ("env-id-type", lambda a, f, v: f == "env_id" and not isinstance(v, str),
-     "env_id: default_config/env_defaults call env_id.endswith before validation: a non-string raises "
-     "AttributeError instead of ConfigError naming env_id"),
-]
-
-
-def known_gap(algo, field, value) -> str | None:
-    return next((gid for gid, applies, _ in KNOWN_GAPS if applies(algo, field, value)), None)
+BOOL_FIELDS = {"anneal_lr", "orthogonal_init", "clip_value_loss", "normalize_advantages", "share_torso", "double_q",
+               "off_policy_correction"}
 
 
 def _type_ok(tp, v) -> bool:
@@ -117,8 +92,8 @@ def problems_of_accepted(cfg, field, value) -> list[str]:
     if isinstance(value, float) and not math.isfinite(value):
         out.append("accepted a non-finite value")
     if isinstance(value, (int, float)) and not _is_bool(value) and math.isfinite(value):
-        if isinstance(value, int) and value > INT32_MAX:
-            out.append("int beyond int32")
+        if isinstance(value, int) and value > INT32_MAX and _type_ok(tp, 1) and not _type_ok(tp, 0.5):
+            out.append("int beyond int32")  # an int field (float fields take large ints as floats)
         if abs(value) > FLOAT32_MAX:
             out.append("beyond float32")
     try:
@@ -148,21 +123,16 @@ def test_any_value_of_any_field_is_rejected_by_name_or_sound(af, value):
         assert field in str(e), f"{algo}.{field} = {value!r}: the error does not name the field: {e}"
         return
     except Exception as e:
-        if known_gap(algo, field, value):
-            COUNTS["known_gap"] += 1
-            return
         raise AssertionError(f"{algo}.{field} = {value!r}: {type(e).__name__} instead of a ValueError: {e}") from e
     bad = problems_of_accepted(cfg, field, value)
-    if bad and known_gap(algo, field, value):
-        COUNTS["known_gap"] += 1
-        return
     assert not bad, f"{algo}.{field} = {value!r} accepted but: {bad}"
     COUNTS["accepted"] += 1
 
 
-GAP_EXAMPLES = {  # one representative value per known gap
-    "bool-fields-unchecked": ("ppo", "anneal_lr", "yes"),
+FORMER_GAPS = {  # kinds of value config.py once let through (each was a strict xfail until fixed)
+    "bool-field-given-a-string": ("ppo", "anneal_lr", "yes"),
     "bool-as-number": ("ppo", "num_epochs", True),
+    "bool-as-float": ("ppo", "learning_rate", True),
     "float32-overflow": ("ppo", "learning_rate", 1e300),
     "int32-overflow": ("dqn", "target_update_interval", 2**40),
     "inf-threshold": ("vtrace", "clip_rho_threshold", math.inf),
@@ -170,10 +140,9 @@ GAP_EXAMPLES = {  # one representative value per known gap
 }
 
 
-@pytest.mark.parametrize("gap", [g for g, _, _ in KNOWN_GAPS])
-@pytest.mark.xfail(strict=True, reason="config.py validation gap (listed for the lead); remove once fixed")
-def test_known_validation_gap_is_fixed(gap):
-    algo, field, value = GAP_EXAMPLES[gap]
+@pytest.mark.parametrize("gap", list(FORMER_GAPS))
+def test_values_that_once_slipped_through_are_rejected_by_name(gap):
+    algo, field, value = FORMER_GAPS[gap]
     with pytest.raises(ValueError, match=field):
         default_config(algo, value) if field == "env_id" else default_config(algo, "CartPole-v1", **{field: value})
 

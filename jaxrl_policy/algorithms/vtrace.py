@@ -118,13 +118,16 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         logp = dist.log_prob(policy, u.action, space)  # [T, MB]
         log_rho = jax.lax.stop_gradient(logp) - u.extras["log_prob"]
         rho = jnp.exp(log_rho)
+        # off_policy_correction = 0: the stale data counts as on-policy (ρ = c = 1, a λ-return actor-critic);
+        # the diagnostics below still report the true ratios.
+        rho_used = flag(hp["off_policy_correction"], lambda: rho, lambda: jnp.ones_like(rho))
         discount_t = hp["gamma"] * (1.0 - u.terminated.astype(jnp.float32))
         vtrace = functools.partial(losses.vtrace, lambda_=hp["gae_lambda"], clip_rho_threshold=hp["clip_rho_threshold"],
                                    clip_pg_rho_threshold=hp["clip_pg_rho_threshold"],
                                    clip_c_threshold=hp["clip_c_threshold"])
         targets = jax.vmap(vtrace)(v_tm1=per_env(jax.lax.stop_gradient(v_tm1)), v_t=per_env(v_t),
                                    r_t=per_env(u.reward * hp["reward_scale"]), discount_t=per_env(discount_t),
-                                   rho_tm1=per_env(rho), truncated_t=per_env(u.truncated))  # each [MB, T]
+                                   rho_tm1=per_env(rho_used), truncated_t=per_env(u.truncated))  # each [MB, T]
         pg_adv = flag(hp["normalize_advantages"], lambda: standardize(targets.pg_advantages),
                       lambda: targets.pg_advantages)
         terms = jax.vmap(losses.actor_critic_loss)(per_env(logp), per_env(dist.entropy(policy, space)),
