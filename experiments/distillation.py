@@ -135,7 +135,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="env steps per student (default 20480; MinAtar 2e5)")
     p.add_argument("--teacher-steps", type=int, default=None, help="default 150000; MinAtar 1e6")
     p.add_argument("--teacher", default=None, help="a PPO run folder on --env (default: train one)")
-    p.add_argument("--episodes", type=int, default=20, help="teacher episodes in the fixed dataset")
+    p.add_argument("--episodes", type=int, default=None,
+                   help="teacher episodes in the fixed dataset (default 20; MinAtar 100: its episodes are short)")
     p.add_argument("--skip", nargs="*", default=[], choices=["privileged", "several"])
     a = p.parse_args()
     from jaxrl_policy import use_cpu_speedups
@@ -146,6 +147,7 @@ def main() -> None:
     S = a.seeds
     steps = a.steps or (200_000 if minatar else 20_480)
     teacher_steps = a.teacher_steps or (1_000_000 if minatar else 150_000)
+    a.episodes = a.episodes or (100 if minatar else 20)
     if a.env != "CartPole-v1":
         a.skip = sorted(set(a.skip) | {"privileged", "several"})
     t0 = time.perf_counter()
@@ -232,6 +234,8 @@ def plot(res: dict, path: Path) -> None:
         ax.set_xlabel(label)
         ax.set_ylabel("greedy student eval return (IQM, 95% CI)")
         ax.legend(fontsize=7)
+    fig.suptitle(f"{res.get('env', 'CartPole-v1')}: {res['seeds']} seeds, {res['steps']:,} env steps per student",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
 
@@ -246,7 +250,8 @@ def findings(res: dict) -> str:
              "| case | final greedy eval return (IQM [95% CI]) | state shift W1 (acting policy vs student alone) |",
              "|---|--:|--:|"]
     for mode, r in res["modes"].items():
-        lines.append(f"| {mode} | {f(r['final_eval'])} | {f(r['state_shift'])} |")
+        sh = r["state_shift"]
+        lines.append(f"| {mode} | {f(r['final_eval'])} | {sh['iqm']:.3g} [{sh['ci'][0]:.3g}, {sh['ci'][1]:.3g}] |")
     d = res["dataset"]
     lines.append(f"| off-policy from a dataset ({d['episodes']} episodes, {d['transitions']} teacher queries, "
                  f"0 env steps) | {f(d['final_eval'])} | — |")

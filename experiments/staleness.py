@@ -86,7 +86,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, nargs="+", default=list(EPOCHS))
     p.add_argument("--full", action="store_true", help="accelerator budget: 16 seeds × 2e6 env steps")
     p.add_argument("--out", type=Path, default=Path("runs/staleness"))
+    p.add_argument("--replot", action="store_true", help="redraw the figure and findings from --out/results.json")
     a = p.parse_args(argv)
+    if a.replot:
+        res = json.loads((a.out / "results.json").read_text())
+        plot(res, a.out / "staleness.png")
+        (a.out / "findings.md").write_text(findings(res))
+        return
     seeds = a.seeds or (16 if a.full else 8)
     steps = a.total_timesteps or (2_000_000 if a.full else 300_000)
     from jaxrl_policy import default_config, hparams, use_cpu_speedups
@@ -142,13 +148,14 @@ def plot(res: dict, path: Path) -> None:
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
     series = [("V-trace, ρ̄ = c̄ = 1 (lag L)", res["vtrace"]["corrected"], "o-"),
               ("V-trace, no correction (lag L)", res["vtrace"]["uncorrected"], "s--"),
               ("PPO (epochs)", res["ppo"], "^-")]
     panels = [("final_eval", "final greedy eval return (IQM, 95% CI)"), ("ess", "ESS of the weights (fraction)"),
               ("ratio_clip_frac", "share of ratios clipped / truncated"), ("policy_kl", "KL(acting ‖ learning)")]
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.8))
-    for ax, (key, label) in zip(axes, panels, strict=True):
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    for ax, (key, label) in zip(axes.flat, panels, strict=True):
         for name, runs, style in series:
             labels = list(runs)
             age = np.array([runs[k]["data_age"]["iqm"] for k in labels])
@@ -158,10 +165,13 @@ def plot(res: dict, path: Path) -> None:
             for xa, ya, lab in zip(age + 1, y, labels, strict=True):
                 ax.annotate(lab, (xa, ya), textcoords="offset points", xytext=(3, 3), fontsize=7)
         ax.set_xscale("log")
+        ax.xaxis.set_major_locator(matplotlib.ticker.FixedLocator([1, 2, 4, 8, 16, 32, 64, 128]))
+        ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
         ax.set_xlabel("data age + 1 (learner gradient steps since acting; mean)")
         ax.set_ylabel(label)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
+    axes.flat[0].legend(fontsize=8)
     fig.suptitle(f"{res['env']}: staleness ({res['seeds']} seeds × {res['total_timesteps']:,} env steps; "
                  "numbers at points: L or epochs)", fontsize=10)
     fig.tight_layout()
