@@ -70,18 +70,19 @@ def test_vtrace_without_correction_ignores_the_behaviour_log_probs_and_with_it_u
     from jaxrl_policy.config import hparams
     from jaxrl_policy.loop import RolloutState, make_loop
 
-    cfg = default_config("vtrace", num_envs=4, num_steps=8, num_minibatches=1, replay_ratio=1)
+    cfg = default_config("vtrace", num_envs=4, num_steps=8, num_minibatches=1, replay_ratio=1, hidden_sizes=(8,))
     loop = make_loop(cfg)
     state = loop.init(jax.random.PRNGKey(0))
     hp = {**hparams(cfg), "off_policy_correction": np.float32(0.0)}
     acting = RolloutState(env=state.env, carry=None, first=state.first)
     _, unroll, _ = loop.rollout(state.agent, acting, jax.random.PRNGKey(1), jnp.int32(0), hp)
 
+    learn = jax.jit(loop.algorithm.learn)  # one compile: the flag is traced, so all three calls share it
+
     def learned(log_prob_shift, correction):
         u = unroll._replace(extras={**unroll.extras, "log_prob": unroll.extras["log_prob"] + log_prob_shift})
-        h = {**hp, "off_policy_correction": np.float32(correction)}
-        agent, m = loop.algorithm.learn(state.agent, jax.tree.map(lambda x: x[None], u), jax.random.PRNGKey(2),
-                                        jnp.int32(32), h)
+        h = {k: jnp.asarray(v) for k, v in {**hp, "off_policy_correction": np.float32(correction)}.items()}
+        agent, m = learn(state.agent, jax.tree.map(lambda x: x[None], u), jax.random.PRNGKey(2), jnp.int32(32), h)
         return jax.tree.leaves(agent.params), m
 
     shift = jax.random.normal(jax.random.PRNGKey(3), unroll.reward.shape)
