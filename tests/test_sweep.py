@@ -32,7 +32,8 @@ FAR = {
                 huber_delta=0.01, reward_scale=10.0),
     "vtrace": dict(learning_rate=1e-2, anneal_lr=False, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, gae_lambda=0.1,
                    clip_rho_threshold=0.1, clip_pg_rho_threshold=0.1, clip_c_threshold=0.1, ent_coef=0.5,
-                   vf_coef=5.0, policy_lag=2, normalize_advantages=True, reward_scale=10.0),
+                   vf_coef=5.0, policy_lag=2, normalize_advantages=True, reward_scale=10.0,
+                   off_policy_correction=False),
 }
 
 
@@ -205,7 +206,7 @@ def test_cli_sweep_report_and_tuned_compare(tmp_path, capsys):
     (["--grid", "learning_rate="], "at least one value"),
     ([], "exactly one of --grid"),
     (["--random", "3"], "--range"),
-    (["--algo", "dqn", "--grid", "buffer_size=1000,4000000000"], "does not fit on the device"),
+    (["--algo", "dqn", "--grid", "buffer_size=1000,2000000000"], "does not fit on the device"),
     (["--points", "/nonexistent.json"], "cannot be read"),
     (["--grid", "learning_rate=1e-3", "--max-parallel", "0"], "--max-parallel = 0"),
 ])
