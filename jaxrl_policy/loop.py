@@ -196,13 +196,7 @@ def make_loop(cfg: BaseConfig) -> Loop:
     num_chunks = -(-n_iter // ipc)
 
     eval_due = make_eval_due(cfg, steps_per_iter)
-    guarded = within_budget(iteration, n_iter)
-
-    body = iteration if n_iter % ipc == 0 else guarded
-
-    def run_chunk(state: LoopState, chunk):
-        idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
-        return check_nonfinite(*jax.lax.scan(body, state, idx), last_row=jnp.minimum(ipc, n_iter - chunk * ipc) - 1)
+    run_chunk = make_run_chunk(iteration, n_iter, ipc)
 
     return Loop(init=init, rollout=_rollout, run_chunk=run_chunk, iteration=iteration, num_chunks=num_chunks,
                 iterations_per_chunk=ipc, algorithm=algo, hparams=constants,
@@ -223,6 +217,19 @@ def make_eval_due(cfg: BaseConfig, steps_per_iter: int) -> Callable[[jax.Array],
         return last | ((i + 1) * steps_per_iter // cfg.eval_every != i * steps_per_iter // cfg.eval_every)
 
     return eval_due
+
+
+def make_run_chunk(iteration: Callable, n_iter: int,
+                   ipc: int) -> Callable[[LoopState, jax.Array], tuple[LoopState, dict]]:
+    """``run_chunk(state, chunk)``: iterations ``chunk · ipc …`` as one scan (surplus iterations of a
+    short last chunk skipped), then the end-of-chunk ``check_nonfinite`` on the last one that ran."""
+    body = iteration if n_iter % ipc == 0 else within_budget(iteration, n_iter)
+
+    def run_chunk(state: LoopState, chunk):
+        idx = chunk * ipc + jnp.arange(ipc, dtype=jnp.int32)
+        return check_nonfinite(*jax.lax.scan(body, state, idx), last_row=jnp.minimum(ipc, n_iter - chunk * ipc) - 1)
+
+    return run_chunk
 
 
 def within_budget(iteration: Callable, n_iter: int) -> Callable:

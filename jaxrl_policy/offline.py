@@ -29,7 +29,7 @@ from jaxrl_policy.types import DIAGNOSTICS, HParams, LoopState, Transition
 
 def make_offline_loop(cfg: BaseConfig):
     from jaxrl_policy import dataset as ds
-    from jaxrl_policy.loop import Loop, check_hparams, check_nonfinite, make_eval_due, make_evaluation, within_budget
+    from jaxrl_policy.loop import Loop, check_hparams, make_eval_due, make_evaluation, make_run_chunk
 
     assert cfg.dataset is not None
     arrays, _ = ds.load(cfg.dataset)
@@ -73,13 +73,7 @@ def make_offline_loop(cfg: BaseConfig):
     num_chunks = -(-n_iter // ipc)
 
     eval_due = make_eval_due(cfg, spi)  # as make_loop, on the dataset clock
-    guarded = within_budget(iteration, n_iter)
-
-    body = iteration if n_iter % ipc == 0 else guarded
-
-    def run_chunk(state: LoopState, chunk):
-        out = jax.lax.scan(body, state, chunk * ipc + jnp.arange(ipc, dtype=jnp.int32))
-        return check_nonfinite(*out, last_row=jnp.minimum(ipc, n_iter - chunk * ipc) - 1)
+    run_chunk = make_run_chunk(iteration, n_iter, ipc)
 
     def no_rollout(*args):
         raise NotImplementedError("an offline loop does not act")

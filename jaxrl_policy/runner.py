@@ -119,12 +119,12 @@ def find_divergence(m: dict[str, np.ndarray], first_iteration: int, guard: Diver
             bad = ~np.isfinite(x)
             if bound:
                 bad |= np.abs(np.nan_to_num(x, nan=0.0, posinf=np.inf, neginf=-np.inf)) > bound
-            checks.append((name, x, bad))
+            checks.append((name, x, bad & learned))  # loss and gradient norm: where a step was taken
     out: list[dict | None] = []
     for b in range(runs):
         first = None
         for name, x, bad in checks:
-            hits = np.flatnonzero(bad[b] if name == "parameters" else bad[b] & learned[b])
+            hits = np.flatnonzero(bad[b])
             if hits.size and (first is None or hits[0] < first[0]):
                 first = (int(hits[0]), name, x[b, hits[0]])
         if first is None:
