@@ -38,14 +38,9 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxrl_policy.stats import iqm_estimate
+
 LENGTHS = (0.25, 1.5)
-
-
-def iqm_ci(x) -> dict:
-    from jaxrl_policy import stats
-    agg = stats.aggregate(np.asarray(x, np.float64))
-    return {"iqm": float(agg["iqm"]), "ci": [float(c) for c in agg["iqm_ci"]],
-            "per_seed": [float(v) for v in np.asarray(x)]}
 
 
 def train_teacher(out: Path, env_id: str, steps: int) -> str:
@@ -68,7 +63,7 @@ def distill(seeds: int, **overrides):
     state, m = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(cfg.seed, seeds))
     m = jax.tree.map(np.asarray, m)
     print(f"  {cfg.mode:10s} {cfg.student_obs or cfg.env_id:24s} torso={cfg.torso:4s} rl_coef={cfg.rl_coef}: "
-          f"eval {iqm_ci(m['eval_return'][:, -1])['iqm']:.1f} ({time.perf_counter() - t:.0f}s)", flush=True)
+          f"eval {iqm_estimate(m['eval_return'][:, -1])['iqm']:.1f} ({time.perf_counter() - t:.0f}s)", flush=True)
     return cfg, state, m
 
 
@@ -118,7 +113,7 @@ def state_shift(cfg, state, seeds: int, steps: int = 500) -> dict:
         a, b = trained[s].reshape(n, -1), met[s].reshape(n, -1)
         sd = np.concatenate([a, b]).std(0) + 1e-8
         out.append(float(np.mean([w1(a[:, d] / sd[d], b[:, d] / sd[d]) for d in range(a.shape[1])])))
-    return iqm_ci(out)
+    return iqm_estimate(out)
 
 
 def w1(x: np.ndarray, y: np.ndarray) -> float:
@@ -165,7 +160,7 @@ def main() -> None:
     res["modes"] = {}
     for mode in ("off-policy", "on-policy", "mixed"):
         cfg, state, m = distill(S, mode=mode, **common)
-        res["modes"][mode] = {"final_eval": iqm_ci(m["eval_return"][:, -1]), "curve": curves(m),
+        res["modes"][mode] = {"final_eval": iqm_estimate(m["eval_return"][:, -1]), "curve": curves(m),
                               "state_shift": state_shift(cfg, state, S),
                               "final_teacher_agreement": float(np.nanmean(m["teacher_agreement"][:, -1]))}
 
@@ -174,7 +169,7 @@ def main() -> None:
     data = save(out / "teacher_data.npz", arrays, header)
     _, _, m = distill(S, mode="off-policy", dataset=str(data), **common)
     res["dataset"] = {"file": str(data), "transitions": header["num_transitions"], "episodes": header["episodes"],
-                      "final_eval": iqm_ci(m["eval_return"][:, -1]), "grad_steps": float(m["grad_steps"][0, -1]),
+                      "final_eval": iqm_estimate(m["eval_return"][:, -1]), "grad_steps": float(m["grad_steps"][0, -1]),
                       "env_steps": 0}
 
     if "privileged" not in a.skip:
@@ -185,7 +180,7 @@ def main() -> None:
                          ("gru on-policy", dict(mode="on-policy", torso="gru", rnn_size=64)),
                          ("mlp on-policy + reward", dict(mode="on-policy", rl_coef=1.0, ent_coef=0.0))):
             cfg, state, m = distill(S, **priv, **kw)
-            res["privileged"][name] = {"final_eval": iqm_ci(m["eval_return"][:, -1]), "curve": curves(m),
+            res["privileged"][name] = {"final_eval": iqm_estimate(m["eval_return"][:, -1]), "curve": curves(m),
                                        "final_teacher_agreement": float(np.nanmean(m["teacher_agreement"][:, -1]))}
 
     if "several" not in a.skip:
@@ -202,7 +197,7 @@ def main() -> None:
         res["several"] = {"env": family, "teacher_cross_returns (near-greedy)": cross}
         for mode in ("off-policy", "on-policy"):
             _, _, m = distill(S, env_id=family, teachers=specialists, mode=mode, total_timesteps=steps)
-            res["several"][mode] = {"final_eval": iqm_ci(m["eval_return"][:, -1]), "curve": curves(m)}
+            res["several"][mode] = {"final_eval": iqm_estimate(m["eval_return"][:, -1]), "curve": curves(m)}
 
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     (out / "results.json").write_text(json.dumps(res, indent=2))

@@ -33,16 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from jaxrl_policy.stats import iqm_estimate
+
 LAGS = (0, 1, 4, 16, 64)
 EPOCHS = (1, 4, 16)
 DIAG = ("data_age", "ess", "ratio_clip_frac", "policy_kl")
-
-
-def iqm_ci(x) -> dict:
-    from jaxrl_policy import stats
-    x = np.asarray(x, np.float64)
-    agg = stats.aggregate(x)
-    return {"iqm": float(agg["iqm"]), "ci": [float(c) for c in agg["iqm_ci"]], "per_seed": [float(v) for v in x]}
 
 
 def second_half_means(m: dict) -> dict:
@@ -70,10 +65,10 @@ def run_points(cfg, seeds: int, points: dict[str, np.ndarray]):
 def summarise(m: dict, p: int) -> dict:
     """Final eval return and diagnostics of point ``p`` (metrics ``[P, S, I]``)."""
     diag = second_half_means({k: m[k][p] for k in DIAG})
-    return {"final_eval": iqm_ci(m["eval_return"][p, :, -1]),
-            **{k: iqm_ci(v) for k, v in diag.items()},
+    return {"final_eval": iqm_estimate(m["eval_return"][p, :, -1]),
+            **{k: iqm_estimate(v) for k, v in diag.items()},
             "curve": {"env_steps": [int(x) for x in m["env_steps"][p, 0][~np.isnan(m["eval_return"][p, 0])]],
-                      "eval_iqm": [float(iqm_ci(m["eval_return"][p, :, i])["iqm"])
+                      "eval_iqm": [float(iqm_estimate(m["eval_return"][p, :, i])["iqm"])
                                    for i in np.flatnonzero(~np.isnan(m["eval_return"][p, 0]))]}}
 
 

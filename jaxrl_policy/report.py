@@ -616,8 +616,8 @@ def _final_eval(rows: Sequence[Mapping[str, Any]], seeds: list[int], budget: flo
 
 def _estimate(x: Any) -> dict[str, Any]:
     """IQM with its 95% stratified bootstrap CI over runs (NaN runs dropped): ``{iqm, ci, n}``."""
-    agg = stats.aggregate(np.asarray(x, dtype=np.float64))
-    return {"iqm": agg["iqm"], "ci": list(agg["iqm_ci"]), "n": agg["n"]}
+    e = stats.iqm_estimate(x)
+    return {k: e[k] for k in ("iqm", "ci", "n")}
 
 
 class _Cell(NamedTuple):

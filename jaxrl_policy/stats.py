@@ -318,6 +318,18 @@ def aggregate(
     }
 
 
+
+def iqm_estimate(x: Any) -> dict[str, Any]:
+    """IQM of per-run scores with its 95% bootstrap CI, as reports and experiment JSON store it.
+
+    Returns ``{"iqm", "ci": [low, high], "n", "per_seed"}`` (``per_seed``: the scores as given, NaN
+    kept, so a table can show every run); NaN runs are dropped from the estimate (see :func:`aggregate`).
+    """
+    a = np.asarray(x, dtype=np.float64)
+    agg = aggregate(a)
+    return {"iqm": float(agg["iqm"]), "ci": [float(c) for c in agg["iqm_ci"]], "n": agg["n"],
+            "per_seed": [float(v) for v in a.reshape(-1)]}
+
 # ---------------------------------------------------------------- score matrices [S, T]
 
 

@@ -79,7 +79,8 @@ def test_resume_reuses_the_recorded_setting(tmp_path, monkeypatch):
 
 def test_bench_applies_and_records_the_setting(tmp_path):
     out = tmp_path / "b.json"
-    r = subprocess.run([sys.executable, "-m", "jaxrl_policy.bench", "--quick", "--algos", "dqn", "--cpu-threads", "1",
+    r = subprocess.run([sys.executable, "-m", "jaxrl_policy.bench", "--quick", "--algos", "ppo", "--num-envs", "4",
+                        "--total-timesteps", "2048", "--cpu-threads", "1",
                         "--out", str(out)], capture_output=True, text=True, timeout=600, env=ENV)
     assert r.returncode == 0, r.stderr
     assert json.loads(out.read_text())["machine"]["cpu_threads"] == 1

@@ -2,6 +2,7 @@
 import json
 import struct
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -70,39 +71,60 @@ def test_tensorboard_event_files_read_back(tmp_path):
 # ---- Weights & Biases (offline: no network) ------------------------------------------------------------
 
 
-def wandb_records(root: Path) -> dict[str, dict]:
-    """Per offline run under ``root/wandb``: its name, config and history rows (``{key: value}`` by step).
+def wandb_file_records(f: Path) -> list:
+    """The Record protos of one offline ``.wandb`` file, in order.
 
     A ``.wandb`` file is a LevelDB-style log: a 7-byte header (":W&B", magic, version), then 32 KiB blocks
     of records (crc u32, length u16, type u8: 1 full, 2 first, 3 middle, 4 last), each a Record proto.
     """
     from wandb.proto import wandb_internal_pb2 as pb
 
+    data = f.read_bytes()
+    assert data[:4] == b":W&B"
+    pos, buf, raws = 7, b"", []
+    while pos + 7 <= len(data):
+        left = 32768 - pos % 32768
+        if left < 7:
+            pos += left
+            continue
+        _, n, kind = struct.unpack("<IHB", data[pos:pos + 7])
+        if kind == 0 and n == 0:
+            pos += left
+            continue
+        chunk = data[pos + 7:pos + 7 + n]
+        pos += 7 + n
+        if kind in (1, 4):
+            raws.append((buf if kind == 4 else b"") + chunk)
+            buf = b""
+        else:
+            buf += chunk
+    records = []
+    for raw in raws:
+        r = pb.Record()
+        r.ParseFromString(raw)
+        records.append(r)
+    return records
+
+
+def wandb_records(root: Path, timeout_s: float = 60.0) -> dict[str, dict]:
+    """Per offline run under ``root/wandb``: its name, config and history rows (``{key: value}`` by step).
+
+    ``run.finish()`` returns once W&B's service has the run's exit, but the service writes the file
+    on its own thread: on a loaded machine (CI) the file can still be short when ``finish`` returns.
+    So this waits (up to ``timeout_s``) until every run file ends with its ``exit`` record.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        files = {f: wandb_file_records(f) for f in sorted(root.glob("wandb/offline-run-*/run-*.wandb"))}
+        kinds = {f.name: [r.WhichOneof("record_type") for r in recs] for f, recs in files.items()}
+        if all(k and k[-1] == "exit" for k in kinds.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert all(k and k[-1] == "exit" for k in kinds.values()), f"unfinished W&B run files after {timeout_s} s: {kinds}"
     runs = {}
-    for f in sorted(root.glob("wandb/offline-run-*/run-*.wandb")):
-        data = f.read_bytes()
-        assert data[:4] == b":W&B"
-        pos, buf, records = 7, b"", []
-        while pos + 7 <= len(data):
-            left = 32768 - pos % 32768
-            if left < 7:
-                pos += left
-                continue
-            _, n, kind = struct.unpack("<IHB", data[pos:pos + 7])
-            if kind == 0 and n == 0:
-                pos += left
-                continue
-            chunk = data[pos + 7:pos + 7 + n]
-            pos += 7 + n
-            if kind in (1, 4):
-                records.append((buf if kind == 4 else b"") + chunk)
-                buf = b""
-            else:
-                buf += chunk
+    for recs in files.values():
         name, config, history = None, {}, {}
-        for raw in records:
-            r = pb.Record()
-            r.ParseFromString(raw)
+        for r in recs:
             t = r.WhichOneof("record_type")
             if t == "run":
                 name = r.run.display_name

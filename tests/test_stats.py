@@ -221,6 +221,14 @@ def test_aggregate_single_and_deterministic():
     assert aggregate(x)["iqm_ci"] == list(bootstrap_ci(x))
 
 
+def test_iqm_estimate_keeps_every_run_and_estimates_on_the_finite_ones():
+    x = [0.0, 10.0, np.nan, 11.0, 12.0, 100.0]
+    e = st.iqm_estimate(x)
+    assert e["iqm"] == pytest.approx(11.0) and e["n"] == 5  # IQM of 0, 10, 11, 12, 100: drops the tails
+    assert e["ci"] == aggregate(x)["iqm_ci"]
+    assert e["per_seed"][:2] == [0.0, 10.0] and math.isnan(e["per_seed"][2]) and len(e["per_seed"]) == 6
+
+
 def test_aggregate_2d_ragged_nan():
     x = np.array([[0.0, 100.0], [0.0, 100.0], [np.nan, 100.0], [0.0, np.nan]])
     out = aggregate(x)
