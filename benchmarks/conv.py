@@ -9,6 +9,11 @@
   (shifted slices → ``[N·H·W, 9·C]`` patches → one matmul);
 - ``conv cgdp``: patches from ``lax.conv_general_dilated_patches`` + the same matmul (the
   obvious alternative; it is itself a convolution on XLA:CPU);
+- three ways around materialising the patches (9× the input), for the record of what was tried:
+  ``conv 9 shifted matmuls`` (no patches: a ``[N·H·W, C] @ [C, F]`` matmul per kernel tap),
+  ``conv row patches + 3 matmuls`` (patches along the width only, a third of the size) and
+  ``conv patches, 128-blocks`` (the patches path on 128-observation blocks in a rematerialised
+  ``lax.map``, so each block's patches stay in cache);
 - ``dense same FLOPs``: ``nn.Dense`` ``[B, K] → [B, K]`` with ``K² = 9·C·F·H·W``, i.e. the
   conv's multiply-adds as one square matmul (the issue's target: conv within 2× of it);
 - ``torso xla`` / ``torso patches``: the whole ``CNNTorso`` (conv, ReLU, flatten, Dense to the
@@ -68,6 +73,45 @@ def _cgdp_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilatio
     return p @ jnp.transpose(rhs, (2, 0, 1, 3)).reshape(c * kh * kw, f)
 
 
+def _pads(lhs, rhs, padding):
+    kh, kw = rhs.shape[:2]
+    return jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (1, 1), padding) if isinstance(padding, str) \
+        else padding
+
+
+def _shifted_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
+    """No patches: the sum of kh·kw matmuls of shifted input views ``[N, H, W, C] @ [C, F]``."""
+    kh, kw = rhs.shape[:2]
+    (t, b), (left, right) = _pads(lhs, rhs, padding)
+    xp = jnp.pad(lhs, ((0, 0), (t, b), (left, right), (0, 0)))
+    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    return sum(xp[:, i:i + ho, j:j + wo, :] @ rhs[i, j] for i in range(kh) for j in range(kw))
+
+
+def _row_patches_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
+    """A third of the patches: patches along the width only (``[N, H+2, W, kw·C]``), then kh matmuls
+    of row-shifted views with ``rhs[dy]`` reshaped ``[kw·C, F]``."""
+    kh, kw, c, f = rhs.shape
+    (t, b), (left, right) = _pads(lhs, rhs, padding)
+    xp = jnp.pad(lhs, ((0, 0), (t, b), (left, right), (0, 0)))
+    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    px = jnp.concatenate([xp[:, :, j:j + wo, :] for j in range(kw)], axis=-1)
+    return sum(px[:, i:i + ho] @ rhs[i].reshape(kw * c, f) for i in range(kh))
+
+
+def _blocked_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
+    """Cache blocking: ``networks.patch_conv_general_dilated`` on 128-observation blocks in a
+    ``lax.map``, rematerialised (``jax.checkpoint``) so the backward pass rebuilds each block's
+    patches instead of keeping all of them (9× the input) between the passes."""
+    n, block = lhs.shape[0], 128
+    if n % block or n == block:
+        return networks.patch_conv_general_dilated(lhs, rhs, window_strides, padding, *args, **kwargs)
+    one = jax.checkpoint(lambda x: networks.patch_conv_general_dilated(x, rhs, window_strides, padding,
+                                                                       *args, **kwargs))
+    out = jax.lax.map(one, lhs.reshape(n // block, block, *lhs.shape[1:]))
+    return out.reshape(n, *out.shape[2:])
+
+
 def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     """name → (module, input shape)."""
     k = math.isqrt(9 * channels * FEATURES * H * W)  # square dense with the conv's multiply-adds
@@ -77,6 +121,9 @@ def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tup
         "conv xla": (nn.Conv(FEATURES, (3, 3)), img),
         "conv patches": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=networks.patch_conv_general_dilated), img),
         "conv cgdp": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_cgdp_conv), img),
+        "conv 9 shifted matmuls": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_shifted_conv), img),
+        "conv row patches + 3 matmuls": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_row_patches_conv), img),
+        "conv patches, 128-blocks": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_blocked_conv), img),
         f"dense same FLOPs ({k}→{k})": (nn.Dense(k, dot_general=networks.cpu_dot_general), (batch, k)),
         "torso xla": (networks.CNNTorso(hidden, "relu", conv_impl="xla"), img),
         "torso patches": (networks.CNNTorso(hidden, "relu", conv_impl="patches"), img),
@@ -86,7 +133,8 @@ def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tup
 
 def check_same_values(mods: dict[str, tuple[nn.Module, tuple[int, ...]]]) -> None:
     """Every conv (and torso) variant computes ``nn.Conv``'s values with ``nn.Conv``'s parameters."""
-    for ref, names in (("conv xla", ("conv patches", "conv cgdp")), ("torso xla", ("torso patches",))):
+    convs = tuple(k for k in mods if k.startswith("conv ") and k != "conv xla")
+    for ref, names in (("conv xla", convs), ("torso xla", ("torso patches",))):
         m, shape = mods[ref]
         x = jax.random.normal(jax.random.PRNGKey(0), shape)
         params = m.init(jax.random.PRNGKey(1), x)

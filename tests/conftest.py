@@ -1,4 +1,4 @@
-"""Shared helpers, and one JAX compilation cache for the whole test session.
+"""Shared helpers; one JAX compilation cache per test session, and cheap LLVM code generation.
 
 Many tests compile the same tiny programs (a config trained by several tests, a subprocess that
 repeats the parent's run, PPO under another name): with JAX's persistent compilation cache in a
@@ -20,7 +20,14 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # only the process that made it
 
-import jax  # noqa: E402  (after the cache folder is in the environment)
+# Tests compile many small programs and run each briefly, so LLVM's optimisation of the generated
+# code costs more than it saves: level 0 (XLA's HLO passes still run, so the programs compute the
+# same things) takes test_loop.py from 107 s to 72 s. Benchmarks and users keep XLA's default; set
+# the flag yourself (e.g. --xla_backend_optimization_level=2) to test at another level.
+if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_backend_optimization_level=0").strip()
+
+import jax  # noqa: E402  (after the cache folder and flags are in the environment)
 
 # in case a plugin imported jax before this file: the environment is read when jax is imported
 jax.config.update("jax_compilation_cache_dir", os.environ["JAX_COMPILATION_CACHE_DIR"])

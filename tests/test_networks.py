@@ -97,8 +97,12 @@ def _torsos(orthogonal_init=True):
             CNNTorso((32,), "relu", orthogonal_init, conv_impl="patches"))
 
 
-def test_conv_impl_by_backend():
+def test_conv_impl_by_backend(monkeypatch):
     assert conv_impl("auto") == ("patches" if jax.default_backend() == "cpu" else "xla")
+    for backend in ("gpu", "tpu"):  # accelerators keep flax's nn.Conv program as it was: not slower there
+        monkeypatch.setattr(jax, "default_backend", lambda b=backend: b)
+        assert conv_impl("auto") == "xla"
+    monkeypatch.undo()
     assert conv_impl("xla") == "xla" and conv_impl("patches") == "patches"
     with pytest.raises(ValueError, match="conv_impl"):
         conv_impl("im2col")
