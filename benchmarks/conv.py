@@ -73,18 +73,19 @@ def _cgdp_conv(lhs, rhs, window_strides, padding, lhs_dilation=None, rhs_dilatio
     return p @ jnp.transpose(rhs, (2, 0, 1, 3)).reshape(c * kh * kw, f)
 
 
-def _pads(lhs, rhs, padding):
+def _padded(lhs, rhs, padding) -> tuple[jax.Array, int, int]:
+    """The padded input and the output height and width of a stride-1 conv (as ``networks._patches``)."""
     kh, kw = rhs.shape[:2]
-    return jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (1, 1), padding) if isinstance(padding, str) \
-        else padding
+    (t, b), (left, right) = jax.lax.padtype_to_pads(lhs.shape[1:3], (kh, kw), (1, 1), padding) \
+        if isinstance(padding, str) else padding
+    xp = jnp.pad(lhs, ((0, 0), (t, b), (left, right), (0, 0)))
+    return xp, xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
 
 
 def _shifted_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
     """No patches: the sum of kh·kw matmuls of shifted input views ``[N, H, W, C] @ [C, F]``."""
     kh, kw = rhs.shape[:2]
-    (t, b), (left, right) = _pads(lhs, rhs, padding)
-    xp = jnp.pad(lhs, ((0, 0), (t, b), (left, right), (0, 0)))
-    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    xp, ho, wo = _padded(lhs, rhs, padding)
     return sum(xp[:, i:i + ho, j:j + wo, :] @ rhs[i, j] for i in range(kh) for j in range(kw))
 
 
@@ -92,9 +93,7 @@ def _row_patches_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
     """A third of the patches: patches along the width only (``[N, H+2, W, kw·C]``), then kh matmuls
     of row-shifted views with ``rhs[dy]`` reshaped ``[kw·C, F]``."""
     kh, kw, c, f = rhs.shape
-    (t, b), (left, right) = _pads(lhs, rhs, padding)
-    xp = jnp.pad(lhs, ((0, 0), (t, b), (left, right), (0, 0)))
-    ho, wo = xp.shape[1] - kh + 1, xp.shape[2] - kw + 1
+    xp, ho, wo = _padded(lhs, rhs, padding)
     px = jnp.concatenate([xp[:, :, j:j + wo, :] for j in range(kw)], axis=-1)
     return sum(px[:, i:i + ho] @ rhs[i].reshape(kw * c, f) for i in range(kh))
 

@@ -69,13 +69,12 @@ def distill(seeds: int, **overrides):
 
 def curves(m) -> dict:
     """Evaluation IQM and CI per evaluation point, against each cost axis."""
-    from jaxrl_policy import stats
     idx = np.where(~np.isnan(m["eval_return"][0]))[0]
     out: dict = {k: [float(x) for x in m[k][0, idx]] for k in ("env_steps", "teacher_queries", "student_env_steps",
                                                                 "grad_steps") if k in m}
-    aggs = [stats.aggregate(m["eval_return"][:, i].astype(np.float64)) for i in idx]
-    out["eval_iqm"] = [float(a["iqm"]) for a in aggs]
-    out["eval_ci"] = [[float(c) for c in a["iqm_ci"]] for a in aggs]
+    estimates = [iqm_estimate(m["eval_return"][:, i]) for i in idx]
+    out["eval_iqm"] = [e["iqm"] for e in estimates]
+    out["eval_ci"] = [e["ci"] for e in estimates]
     return out
 
 

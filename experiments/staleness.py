@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrl_policy.stats import iqm_estimate
+from jaxrl_policy.stats import iqm, iqm_estimate
 
 LAGS = (0, 1, 4, 16, 64)
 EPOCHS = (1, 4, 16)
@@ -65,11 +65,13 @@ def run_points(cfg, seeds: int, points: dict[str, np.ndarray]):
 def summarise(m: dict, p: int) -> dict:
     """Final eval return and diagnostics of point ``p`` (metrics ``[P, S, I]``)."""
     diag = second_half_means({k: m[k][p] for k in DIAG})
-    return {"final_eval": iqm_estimate(m["eval_return"][p, :, -1]),
+    ev = m["eval_return"][p]  # [S, I]
+    done = np.flatnonzero(~np.isnan(ev[0]))  # the evaluation iterations (the same for every seed)
+    # the curve needs only the IQM at each evaluation, not a bootstrap CI (NaN seeds dropped, as there)
+    return {"final_eval": iqm_estimate(ev[:, -1]),
             **{k: iqm_estimate(v) for k, v in diag.items()},
-            "curve": {"env_steps": [int(x) for x in m["env_steps"][p, 0][~np.isnan(m["eval_return"][p, 0])]],
-                      "eval_iqm": [float(iqm_estimate(m["eval_return"][p, :, i])["iqm"])
-                                   for i in np.flatnonzero(~np.isnan(m["eval_return"][p, 0]))]}}
+            "curve": {"env_steps": [int(x) for x in m["env_steps"][p, 0, done]],
+                      "eval_iqm": [iqm(ev[:, i][~np.isnan(ev[:, i])]) for i in done]}}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -318,7 +318,6 @@ def aggregate(
     }
 
 
-
 def iqm_estimate(x: Any) -> dict[str, Any]:
     """IQM of per-run scores with its 95% bootstrap CI, as reports and experiment JSON store it.
 
@@ -329,6 +328,7 @@ def iqm_estimate(x: Any) -> dict[str, Any]:
     agg = aggregate(a)
     return {"iqm": float(agg["iqm"]), "ci": [float(c) for c in agg["iqm_ci"]], "n": agg["n"],
             "per_seed": [float(v) for v in a.reshape(-1)]}
+
 
 # ---------------------------------------------------------------- score matrices [S, T]
 

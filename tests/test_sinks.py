@@ -117,10 +117,11 @@ def wandb_records(root: Path, timeout_s: float = 60.0) -> dict[str, dict]:
     while True:
         files = {f: wandb_file_records(f) for f in sorted(root.glob("wandb/offline-run-*/run-*.wandb"))}
         kinds = {f.name: [r.WhichOneof("record_type") for r in recs] for f, recs in files.items()}
-        if all(k and k[-1] == "exit" for k in kinds.values()) or time.monotonic() > deadline:
+        finished = all(k and k[-1] == "exit" for k in kinds.values())
+        if finished or time.monotonic() > deadline:
             break
         time.sleep(0.2)
-    assert all(k and k[-1] == "exit" for k in kinds.values()), f"unfinished W&B run files after {timeout_s} s: {kinds}"
+    assert finished, f"unfinished W&B run files after {timeout_s} s: {kinds}"
     runs = {}
     for recs in files.values():
         name, config, history = None, {}, {}
