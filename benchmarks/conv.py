@@ -26,12 +26,19 @@ with Breakout's C = 4.
 
 Each program runs ``--steps`` steps inside one ``lax.scan`` (parameters as the carry), as the
 training loop does: XLA:CPU's convolution is much slower inside a loop than as a jitted call of
-its own, which is what the last column shows. Gradients are taken w.r.t. the parameters only, as
-training does (observations are data); another column adds the input gradient. Before timing,
-the forward outputs of every conv and torso variant are checked equal to ``nn.Conv``'s (float
-tolerance). All programs are compiled first, then timed in
+its own, which is what the last column shows. Every step gets its own observations and
+cotangent (the scan runs over ``[steps, …]`` stacks), as every minibatch of training does:
+with one input for all steps XLA hoists the loop-invariant work (the patches, the transposed
+cotangent) out of the loop, which made the runs before 2026-11-28 r3 report ~2.6× where ~5.4×
+is the truth. ``bytes only`` is the memory floor as XLA compiles it: one elementwise op that
+reads the observations, writes an output of the conv's shape and takes its parameter gradient
+against the same cotangent (the conv's operands moved, no multiply-adds). Gradients are taken
+w.r.t. the parameters only, as training does (observations are data); another column adds the
+input gradient. Before timing, the forward outputs of every conv and torso variant are checked
+equal to ``nn.Conv``'s (float tolerance). All programs are compiled first, then timed in
 ``--repeats`` interleaved rounds so load from other processes hits all of them alike; min and
-median are reported in milliseconds. JSON goes to stdout (and ``--out``), a markdown table to
+median are reported in milliseconds. ``--profile`` adds, per case, one scanned step of ``conv
+patches`` split by XLA operation. JSON goes to stdout (and ``--out``), a markdown table to
 stderr.
 
 Shape legend: ``B`` batch, ``H, W, C`` image, ``F`` conv features, ``K`` dense width.
@@ -39,11 +46,16 @@ Shape legend: ``B`` batch, ``H, W, C`` image, ``F`` conv features, ``K`` dense w
 from __future__ import annotations
 
 import argparse
+import collections
 import datetime as _dt
+import glob
+import gzip
 import json
 import math
+import re
 import statistics
 import sys
+import tempfile
 import time
 from typing import Any, Callable
 
@@ -111,6 +123,17 @@ def _blocked_conv(lhs, rhs, window_strides, padding, *args, **kwargs):
     return out.reshape(n, *out.shape[2:])
 
 
+class _BytesOnly(nn.Module):
+    """``[B, H, W, C] → [B, H, W, F]`` with one multiply per output: the conv's memory traffic alone."""
+    features: int
+
+    @nn.compact
+    def __call__(self, x):
+        scale = self.param("scale", nn.initializers.ones, ())
+        bias = self.param("bias", nn.initializers.zeros, (self.features,))
+        return jnp.sum(x, -1, keepdims=True) * scale + bias
+
+
 def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tuple[nn.Module, tuple[int, ...]]]:
     """name → (module, input shape)."""
     k = math.isqrt(9 * channels * FEATURES * H * W)  # square dense with the conv's multiply-adds
@@ -124,6 +147,7 @@ def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tup
         "conv row patches + 3 matmuls": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_row_patches_conv), img),
         "conv patches, 128-blocks": (nn.Conv(FEATURES, (3, 3), conv_general_dilated=_blocked_conv), img),
         f"dense same FLOPs ({k}→{k})": (nn.Dense(k, dot_general=networks.cpu_dot_general), (batch, k)),
+        "bytes only (x → y, no FLOPs)": (_BytesOnly(FEATURES), img),
         "torso xla": (networks.CNNTorso(hidden, "relu", conv_impl="xla"), img),
         "torso patches": (networks.CNNTorso(hidden, "relu", conv_impl="patches"), img),
         "mlp 64-64": (networks.MLPTorso((64, 64), "tanh", obs_ndim=3), img),
@@ -132,7 +156,7 @@ def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tup
 
 def check_same_values(mods: dict[str, tuple[nn.Module, tuple[int, ...]]]) -> None:
     """Every conv (and torso) variant computes ``nn.Conv``'s values with ``nn.Conv``'s parameters."""
-    convs = tuple(k for k in mods if k.startswith("conv ") and k != "conv xla")
+    convs = tuple(k for k in mods if k.startswith("conv ") and k != "conv xla")  # (not "bytes only")
     for ref, names in (("conv xla", convs), ("torso xla", ("torso patches",))):
         m, shape = mods[ref]
         x = jax.random.normal(jax.random.PRNGKey(0), shape)
@@ -149,14 +173,16 @@ def program(module: nn.Module, shape: tuple[int, ...], backward: bool, wrt_input
             ) -> tuple[Callable, tuple]:
     """A compiled forward (+ vjp) of ``module`` on random inputs, and its arguments.
 
-    ``steps > 0``: ``steps`` SGD-like steps inside one ``lax.scan`` (the parameters are the
-    carry, so nothing is hoisted out of the loop), as the training loop runs them; ``steps = 0``:
-    one step as a jitted call of its own.
+    ``steps > 0``: ``steps`` SGD-like steps inside one ``lax.scan`` over ``steps`` different
+    inputs and cotangents (the parameters are the carry), as the training loop runs its
+    minibatches; returns the final parameters and each step's ``sum(y)``. ``steps = 0``: one step
+    as a jitted call of its own.
     """
-    x = (jax.random.uniform(jax.random.PRNGKey(0), shape) < 0.1).astype(jnp.float32)  # sparse binary, as MinAtar
-    params = module.init(jax.random.PRNGKey(1), x)
-    y = jax.eval_shape(module.apply, params, x)
-    ct = jax.random.normal(jax.random.PRNGKey(2), y.shape, y.dtype)
+    n = max(1, steps)
+    xs = (jax.random.uniform(jax.random.PRNGKey(0), (n, *shape)) < 0.1).astype(jnp.float32)  # sparse binary, as MinAtar
+    params = module.init(jax.random.PRNGKey(1), xs[0])
+    y = jax.eval_shape(module.apply, params, xs[0])
+    cts = jax.random.normal(jax.random.PRNGKey(2), (n, *y.shape), y.dtype)
 
     def step(p, x, ct):
         if not backward:
@@ -169,13 +195,13 @@ def program(module: nn.Module, shape: tuple[int, ...], backward: bool, wrt_input
         y, vjp = jax.vjp(lambda p: module.apply(p, x), p)
         return y, vjp(ct)[0]
 
-    def scanned(p, x, ct):
-        def body(p, _):
-            y, g = step(p, x, ct)
+    def scanned(p, xs, cts):
+        def body(p, x_ct):
+            y, g = step(p, *x_ct)
             return jax.tree.map(lambda a, b: a - 1e-6 * b, p, g), jnp.sum(y)  # all of y is used
-        return jax.lax.scan(body, p, None, length=steps)
+        return jax.lax.scan(body, p, (xs, cts))
 
-    args = (params, x, ct)
+    args = (params, xs, cts) if steps else (params, xs[0], cts[0])
     return jax.jit(scanned if steps else step).lower(*args).compile(), args
 
 
@@ -192,6 +218,28 @@ def time_all(progs: dict[str, tuple[Callable, tuple, int]], repeats: int) -> dic
     return {k: {"min_ms": 1e3 * min(v), "median_ms": 1e3 * statistics.median(v)} for k, v in times.items()}
 
 
+def profile(fn: Callable, args: tuple, steps: int, runs: int = 3, top: int = 10) -> list[dict[str, Any]]:
+    """ms per step of each XLA operation of a compiled scanned program (``jax.profiler`` trace),
+    largest first: where the time of one step goes."""
+    text = fn.as_text()
+    what = {m[0]: f"{m[1]} {m[2]}" for m in re.findall(r"%([\w.\-]+) = (\w+\[[\d,]*\])\S* ([\w\-]+)\(", text)}
+    what = {k: v for k, v in what.items() if not v.endswith(" while")}  # the loop encloses everything
+    jax.block_until_ready(fn(*args))
+    with tempfile.TemporaryDirectory() as d:
+        jax.profiler.start_trace(d)
+        for _ in range(runs):
+            jax.block_until_ready(fn(*args))
+        jax.profiler.stop_trace()
+        (trace,) = glob.glob(f"{d}/**/*.trace.json.gz", recursive=True)
+        with gzip.open(trace) as f:
+            events = json.load(f)["traceEvents"]
+    total: collections.Counter[str] = collections.Counter()
+    for e in events:
+        if e.get("ph") == "X" and e.get("name") in what:
+            total[e["name"]] += e["dur"]  # µs
+    return [{"op": k, "what": what[k], "ms_per_step": v / 1e3 / (runs * steps)} for k, v in total.most_common(top)]
+
+
 COLUMNS = {  # column: (backward, w.r.t. input, scanned?)
     "scan": (True, False, True),
     "scan+input": (True, True, True),
@@ -205,6 +253,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--steps", type=int, default=8, help="steps per scanned program (default 8)")
     ap.add_argument("--cases", nargs="+", default=list(CASES), choices=list(CASES))
     ap.add_argument("--out", default=None, help="also write the JSON here")
+    ap.add_argument("--profile", action="store_true",
+                    help="also split one scanned step of 'conv patches' (each case) by XLA operation")
     a = ap.parse_args(argv)
 
     results: dict[str, Any] = {}
@@ -222,6 +272,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             rows[name]["over_dense"] = rows[name]["scan"]["median_ms"] / rows[dense]["scan"]["median_ms"]
         results[case] = {"batch": batch, "obs_shape": [H, W, channels], "hidden_sizes": list(hidden),
                          "backward": backward, "columns": list(cols), "rows": rows}
+        if a.profile:
+            fn, args, steps = progs[("conv patches", "scan")]
+            results[case]["profile_conv_patches"] = profile(fn, args, steps)
 
     out = {"benchmark": "conv", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
            "repeats": a.repeats, "steps": a.steps, "machine": run_metadata(), "results": results,
@@ -254,6 +307,9 @@ def markdown(out: dict[str, Any]) -> str:
             cells = [f"{v[c]['min_ms']:.2f} / {v[c]['median_ms']:.2f}" for c in cols]
             lines.append(f"| {name} | " + " | ".join(cells[:1] + [f"{v['over_dense']:.2f}"] + cells[1:]) + " |")
         lines.append("")
+        if "profile_conv_patches" in r:
+            lines += ["conv patches, one scanned step by XLA operation (ms): " + ", ".join(
+                f"{p['op']} ({p['what']}) {p['ms_per_step']:.2f}" for p in r["profile_conv_patches"]), ""]
     return "\n".join(lines)
 
 

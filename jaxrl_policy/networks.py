@@ -12,7 +12,7 @@ purejaxrl's DQN does.
 Two CPU-only code paths give the same values as flax's own layers, with the same parameter tree
 (so checkpoints and initialisations are interchangeable): ``cpu_dot_general`` (``nn.Dense``'s
 matmul with a cheaper weight gradient) and ``patch_conv_general_dilated`` (``nn.Conv``'s 3×3
-convolution as patches + one matmul, ~10× faster than XLA:CPU's own convolution inside the
+convolution as patches + one matmul, ~20× faster than XLA:CPU's own convolution inside the
 training loop). ``_dense`` / ``_conv`` pick them on the CPU backend only.
 """
 from __future__ import annotations
@@ -95,11 +95,12 @@ def patch_conv_general_dilated(lhs, rhs, window_strides, padding, lhs_dilation=N
     ``lhs [N, H, W, C]``, ``rhs [kh, kw, C, F]`` (HWIO) → ``[N, H', W', F]``: the convolution is
     the dense layer ``patches [N·H'·W', kh·kw·C] @ kernel [kh·kw·C, F]`` (im2col; Chellapilla et
     al. 2006). Why: inside the training loop's ``lax.scan`` XLA:CPU's own convolution is an order
-    of magnitude slower than outside it (MinAtar PPO minibatch, forward + weight gradient: ~100 ms
-    against ~10 ms for this matmul; benchmarks/conv.py). ``_matmul``'s transposed-gradient trick
-    measured no gain here (the weight gradient is a ``[kh·kw·C, N·H'·W']`` by ``[N·H'·W', F]``
-    dot either way), so the plain matmul is used. Anything other than a 2-D, stride-1, undilated,
-    ungrouped NHWC convolution goes to ``lax.conv_general_dilated`` unchanged.
+    of magnitude slower than outside it (MinAtar PPO minibatch, forward + weight gradient: ~500 ms
+    in the loop, ~40 ms as a call of its own; this matmul ~25 ms in the loop; benchmarks/conv.py).
+    ``_matmul``'s transposed-gradient trick measured no gain here (the weight gradient is a
+    ``[kh·kw·C, N·H'·W']`` by ``[N·H'·W', F]`` dot either way), so the plain matmul is used.
+    Anything other than a 2-D, stride-1, undilated, ungrouped NHWC convolution goes to
+    ``lax.conv_general_dilated`` unchanged.
     """
     plain = lhs.ndim == 4 and rhs.ndim == 4 and feature_group_count == 1 and batch_group_count == 1 \
         and precision is None and preferred_element_type is None \

@@ -4,6 +4,7 @@ No speed thresholds: timings depend on the machine. These check what the numbers
 """
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,10 @@ from jaxrl_policy.bench import learning_fraction, main
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def harness():
-    spec = importlib.util.spec_from_file_location("throughput", ROOT / "benchmarks" / "throughput.py")
+def harness(name="throughput"):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # dataclasses (flax modules) look their module up there
     spec.loader.exec_module(mod)
     return mod
 
@@ -92,3 +94,30 @@ def test_harness_reads_targets_off_the_ratios():
                    (90.9, False),  # ppo % of the peer ceiling, below 95%
                    (0.947, False),  # dqn ÷ purejaxrl below 1.0
                    (1.25, False)]  # V-trace takes 1.25× PPO's time per env step (> 1.2)
+
+
+def test_conv_benchmark_feeds_each_step_its_own_minibatch():
+    """benchmarks/conv.py's scanned programs see a new input and cotangent every step, as training
+    does (one input for all steps let XLA hoist the patches out of the loop and flattered the
+    conv); every variant computes nn.Conv's values."""
+    import jax
+    import jax.numpy as jnp
+
+    conv = harness("conv")
+    mods = conv.modules(4, 4, (8,))
+    conv.check_same_values(mods)
+    module, shape = mods["conv patches"]
+    fn, (params, xs, cts) = conv.program(module, shape, backward=True, wrt_input=False, steps=3)
+    assert xs.shape == (3, *shape) and cts.shape[0] == 3
+    assert not bool(jnp.array_equal(xs[0], xs[1])) and not bool(jnp.array_equal(cts[0], cts[1]))
+    final, sums = fn(params, xs, cts)
+    p = params
+    for i in range(3):  # replay the steps by hand: step i sums module(x_i) under the params of step i
+        y, vjp = jax.vjp(lambda q, x=xs[i]: module.apply(q, x), p)
+        assert float(sums[i]) == pytest.approx(float(jnp.sum(y)), rel=1e-4, abs=1e-3)
+        p = jax.tree.map(lambda a, b: a - 1e-6 * b, p, vjp(cts[i])[0])
+    assert jax.tree.all(jax.tree.map(lambda a, b: bool(jnp.allclose(a, b, atol=1e-6)), final, p))
+    # --profile: one step split by XLA operation, the convolution's matmul among them
+    ops = conv.profile(fn, (params, xs, cts), steps=3, runs=1)
+    assert ops and all(o["ms_per_step"] >= 0 for o in ops)
+    assert any(" dot" in o["what"] or " fusion" in o["what"] for o in ops), ops
