@@ -156,7 +156,7 @@ def modules(batch: int, channels: int, hidden: tuple[int, ...]) -> dict[str, tup
 
 def check_same_values(mods: dict[str, tuple[nn.Module, tuple[int, ...]]]) -> None:
     """Every conv (and torso) variant computes ``nn.Conv``'s values with ``nn.Conv``'s parameters."""
-    convs = tuple(k for k in mods if k.startswith("conv ") and k != "conv xla")  # (not "bytes only")
+    convs = tuple(k for k in mods if k.startswith("conv ") and k != "conv xla")
     for ref, names in (("conv xla", convs), ("torso xla", ("torso patches",))):
         m, shape = mods[ref]
         x = jax.random.normal(jax.random.PRNGKey(0), shape)
