@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -257,8 +257,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="jaxrl-policy bench",
         description="Training throughput of your configs (env-steps/s) next to the raw env rate and the loop's own "
                     "acting-only / learning-only / combined ceiling, timed in one run. Writes JSON (--out) and prints "
-                    "a markdown table. With --peers DIR, runs the repository's benchmarks/throughput.py instead "
-                    "(purejaxrl, rejax, the peer ceiling, the speed targets).")
+                    "a markdown table. Config fields that every algorithm of --algos has are flags too, applied "
+                    "to each (--torso mlp, --hidden-sizes 128 128, …). With --peers DIR, runs the repository's "
+                    "benchmarks/throughput.py instead (purejaxrl, rejax, the peer ceiling, the speed targets).")
     p.add_argument("--algos", nargs="+", default=["ppo"], choices=ALGOS, help="algorithms (default: ppo)")
     p.add_argument("--env", default="CartPole-v1", help="gymnax env id (default CartPole-v1)")
     p.add_argument("--seeds", type=positive_int, default=1, help="seeds, vmapped in one program (default 1)")
@@ -282,22 +283,25 @@ def _fail(msg: str) -> None:
     raise SystemExit(2)
 
 
-def plan(a: argparse.Namespace) -> list[BaseConfig]:
-    """The configs to time, all validated before anything compiles."""
-    from jaxrl_policy.config import default_config
+def plan(a: argparse.Namespace, rest: Sequence[str] = ()) -> list[BaseConfig]:
+    """The configs to time, all validated before anything compiles; ``rest``: config-field flags
+    (``--torso mlp``) applied to every algorithm, as ``compare`` applies them."""
+    from jaxrl_policy.cli import shared_configs
     cfgs = []
-    for algo in a.algos:
-        for num_envs in a.num_envs or [None]:
-            over: dict[str, Any] = {} if num_envs is None else {"num_envs": num_envs}
-            if a.total_timesteps or a.quick:
-                over["total_timesteps"] = a.total_timesteps or 20_000
-            cfgs.append(default_config(algo, a.env, **over))
-    return cfgs
+    for num_envs in a.num_envs or [None]:
+        over: dict[str, Any] = {} if num_envs is None else {"num_envs": num_envs}
+        if a.total_timesteps or a.quick:
+            over["total_timesteps"] = a.total_timesteps or 20_000
+        cfgs += shared_configs(a.algos, a.env, list(rest), "jaxrl-policy bench", over)
+    return sorted(cfgs, key=lambda c: a.algos.index(c.algo))  # each algorithm's env counts together
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
-    a = build_parser().parse_args(argv)
+    p = build_parser()
+    a, rest = p.parse_known_args(argv)
+    if any(not x.startswith("--") for x in rest[:1]):
+        p.error(f"unrecognized arguments: {' '.join(rest)}")
     from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
     if a.cpu_threads is not None:  # before anything starts JAX's backend
         try:
@@ -308,7 +312,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if a.quick:
         a.repeats, a.ceiling_steps, a.raw_steps = 1, 20_000, 20_000
     try:
-        cfgs = plan(a)
+        cfgs = plan(a, rest)
     except ValueError as e:
         _fail(str(e))
     from jaxrl_policy.metadata import run_metadata

@@ -16,6 +16,8 @@ written, ``summary.json`` says which seeds diverged, where and why).
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import difflib
 import json
 import sys
 from pathlib import Path
@@ -47,6 +49,45 @@ def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: di
     except ConfigError as e:
         _fail(str(e))
     return cfg
+
+
+def config_flag_names(rest: list[str]) -> list[str]:
+    """The config fields that the tyro flags in ``rest`` name (``--hidden-sizes 64 64`` →
+    ``hidden_sizes``; ``--no-anneal-lr`` → ``anneal_lr``), in order; values are skipped."""
+    names = []
+    for x in rest:
+        if x.startswith("--") and len(x) > 2:
+            names.append(x[2:].split("=", 1)[0].replace("-", "_"))
+    return names
+
+
+def shared_configs(algos: list[str], env: str, rest: list[str], prog: str, shared: dict | None = None) -> list:
+    """One config per algorithm with the config-field flags of ``rest`` applied to each of them.
+
+    Used by ``compare`` and ``bench``, which run several algorithms from one command line: a flag
+    must name a field that every one of them has (``--torso``, ``--hidden-sizes``,
+    ``--learning-rate`` …), so that "the same network" means the same flags. Anything else exits 2
+    naming the field and the algorithms without it, before any config is built.
+    """
+    from jaxrl_policy.config import config_class
+    fields = {}
+    for algo in algos:
+        try:
+            fields[algo] = {f.name for f in dataclasses.fields(config_class(algo))}
+        except ValueError as e:
+            _fail(str(e))
+    for name in config_flag_names(rest):
+        field = name[3:] if name.startswith("no_") and not any(name in f for f in fields.values()) else name
+        lacking = [algo for algo in algos if field not in fields[algo]]
+        if len(lacking) == len(algos):
+            close = difflib.get_close_matches(field, sorted(set().union(*fields.values())), n=2)
+            _fail(f"--{field.replace('_', '-')}: not a config field of {', '.join(algos)}"
+                  + (f"; did you mean {' or '.join('--' + c.replace('_', '-') for c in close)}?" if close else ""))
+        if lacking:
+            _fail(f"--{field.replace('_', '-')}: not a config field of {', '.join(lacking)}; {prog.split()[1]} "
+                  f"applies a config flag to every algorithm (set one algorithm's own fields with train, or "
+                  f"sweep them and compare --tuned)")
+    return [config_from_args(algo, env, rest, f"{prog} --algos {algo}", shared) for algo in algos]
 
 
 def _run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
@@ -201,7 +242,7 @@ RUN_HELP = """run-level flags:
   --tensorboard DIR     also log every metric to TensorBoard event files in DIR (extra: tensorboard)
   --wandb PROJECT       also log to Weights & Biases project PROJECT, offline unless WANDB_MODE=online
                         (extra: wandb){resume}
-every config field is a flag too: `jaxrl-policy {cmd} --algo{s} ppo --help` lists them."""
+{fields}"""
 
 
 RESUME_HELP = """
@@ -224,7 +265,9 @@ def cmd_train(argv: list[str]) -> None:
     p = _run_parser("jaxrl-policy train", multi=False)
     a, rest = p.parse_known_args(argv)
     if "-h" in argv or "--help" in argv:
-        print(RUN_HELP.format(s="", extra="", cmd="train", resume=RESUME_HELP))
+        print(RUN_HELP.format(s="", extra="", resume=RESUME_HELP,
+                              fields="every config field is a flag too: `jaxrl-policy train --algo ppo --help` "
+                                     "lists them."))
     every = _checkpoint_every(a.checkpoint_every)
     guard = _guard(a)
     if a.resume is not None:
@@ -332,20 +375,24 @@ def cmd_compare(argv: list[str]) -> None:
                  "  --total-timesteps N   same env-step budget for every algorithm\n"
                  "  --tuned SWEEP_DIR…    each algorithm at the best point of its sweep (highest final-return\n"
                  "                        IQM), instead of --algos with their defaults")
-        print(RUN_HELP.format(s="s", extra=extra, cmd="compare", resume=COMPARE_RESUME_HELP))
+        print(RUN_HELP.format(s="s", extra=extra, resume=COMPARE_RESUME_HELP,
+                              fields="config fields that every algorithm of --algos has are flags too, applied to "
+                                     "each (--torso mlp,\n--hidden-sizes 128 128, --learning-rate …; "
+                                     "`jaxrl-policy train --algo ppo --help` lists a config's fields)."))
         raise SystemExit(0)
     _check_seeds(a.seeds)
     every = _checkpoint_every(a.checkpoint_every)
     guard = _guard(a)
     _setup_process(a)
-    if rest:
-        _fail(f"unrecognised arguments for compare: {' '.join(rest)} (algorithm-specific fields: use train)")
+    if rest and a.tuned:
+        _fail(f"--tuned takes each sweep's best config as it is; config flags ({' '.join(rest)}) are not "
+              "applied to it (sweep with them set instead)")
     if a.resume is not None and a.out is not None and Path(a.out).resolve() != Path(a.resume).resolve():
         _fail(f"--out {a.out} and --resume {a.resume} name different folders (--resume alone continues a compare)")
     shared = {k: v for k, v in (("total_timesteps", a.total_timesteps), ("seed", a.seed)) if v is not None}
     flags = [f for f in ("--algos", "--env", "--seeds", "--total-timesteps", "--seed", "--tuned") if _given(argv, f)]
     # Validate every config before running any of them.
-    if a.resume is not None and not flags:  # each run's own config
+    if a.resume is not None and not flags and not rest:  # each run's own config
         cfgs, a.seeds, a.env = _compare_configs(Path(a.resume))
     elif a.tuned:
         cfgs = [_tuned_config(d, shared) for d in a.tuned]
@@ -354,8 +401,7 @@ def cmd_compare(argv: list[str]) -> None:
             _fail(f"--tuned: the sweeps are on different envs ({', '.join(envs)}); compare runs one env")
         a.env = envs[0]
     else:
-        cfgs = [config_from_args(algo, a.env, [], f"jaxrl-policy compare --algos {algo}", shared)
-                for algo in a.algos]
+        cfgs = shared_configs(a.algos, a.env, rest, "jaxrl-policy compare", shared)
     names = [c.algo for c in cfgs]
     if len(set(names)) < len(names):
         _fail(f"compare: each algorithm once (got {', '.join(names)})")
@@ -456,7 +502,9 @@ def cmd_sweep(argv: list[str]) -> None:
     if "-h" in argv or "--help" in argv:
         print(SWEEP_HELP)
         print(RUN_HELP.format(s="", extra="; one sub-folder per point, plus summary.json, summary.md, sweep.png",
-                              cmd="sweep", resume=""))
+                              resume="",
+                              fields="every config field is a flag too: `jaxrl-policy sweep --algo ppo --help` "
+                                     "lists them."))
     every = _checkpoint_every(a.checkpoint_every)
     progress = None if a.quiet else print
     from jaxrl_policy.mesh import MeshError

@@ -66,7 +66,11 @@ def test_bad_input_names_every_field_before_compiling(tmp_path, capsys):
     (["train", "--env", "CartPole-v9"], "CartPole-v1"),       # unknown env: suggests the close id
     (["train", "--algo", "ppq"], "ppo"),                      # unknown algorithm
     (["train", "--seeds", "0"], "--seeds"),
-    (["compare", "--algos", "ppo", "--num-envs", "4"], "num-envs"),  # per-algo fields belong to train
+    # compare and bench apply a config flag to every algorithm: it must be a field of each
+    (["compare", "--algos", "ppo", "dqn", "--clip-eps", "0.1"], "--clip-eps: not a config field of dqn"),
+    (["compare", "--hidden-size", "64"], "did you mean --hidden-sizes"),
+    (["compare", "--tuned", "sweeps/ppo", "--torso", "mlp"], "--tuned"),
+    (["bench", "--algos", "ppo", "dqn", "--clip-eps", "0.1"], "--clip-eps: not a config field of dqn"),
     (["fly"], "train"),
 ])
 def test_bad_arguments_exit_2(argv, needle, capsys):
@@ -79,10 +83,13 @@ def test_bad_arguments_exit_2(argv, needle, capsys):
 def test_compare_writes_summary_table_and_plot(tmp_path, capsys):
     out = tmp_path / "cmp"
     main(["compare", "--algos", "ppo", "dqn", "vtrace", "--seeds", "2", "--total-timesteps", "12000",
-          "--out", str(out), "--quiet"])
+          "--out", str(out), "--quiet", "--hidden-sizes", "32", "32", "--activation", "relu"])
     printed = capsys.readouterr().out
     runs = json.loads((out / "summary.json").read_text())["runs"]
     assert [r["algo"] for r in runs] == ["ppo", "dqn", "vtrace"]
+    for algo in ("ppo", "dqn", "vtrace"):  # config flags shared by all algorithms apply to each
+        cfg = json.loads((out / algo / "config.json").read_text())
+        assert (cfg["hidden_sizes"], cfg["activation"]) == ([32, 32], "relu"), algo
     for r in runs:
         assert all(k in r for k in SUMMARY_FIELDS) and r["total_timesteps"] == 12000 and r["seeds"] == [0, 1]
         assert all(math.isfinite(x) for x in r["final_return"])
