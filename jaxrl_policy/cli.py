@@ -3,7 +3,9 @@
 ``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
 algorithm's dataclass with the env's defaults (``jaxrl-policy train --algo dqn --help`` lists
-them). Bad values exit with code 2 and one message naming every bad field, before compiling.
+them). ``compare`` and ``bench`` take the fields that all their algorithms share and apply them
+to each (``shared_configs``). Bad values exit with code 2 and one message naming every bad
+field, before compiling.
 
 ``--plugin FILE.py`` (or a module name; repeatable, any command) imports code that registers its
 own algorithms (``jaxrl_policy.algorithms.register_algorithm``; ``experiments/a2c.py`` is one).
