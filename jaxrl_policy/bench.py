@@ -300,7 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     argv = list(sys.argv[1:] if argv is None else argv)
     p = build_parser()
     a, rest = p.parse_known_args(argv)
-    if any(not x.startswith("--") for x in rest[:1]):
+    if rest and not rest[0].startswith("--"):  # a stray word, not a config flag
         p.error(f"unrecognized arguments: {' '.join(rest)}")
     from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
     if a.cpu_threads is not None:  # before anything starts JAX's backend

@@ -54,8 +54,9 @@ def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: di
 
 
 def config_flag_names(rest: list[str]) -> list[str]:
-    """The config fields that the tyro flags in ``rest`` name (``--hidden-sizes 64 64`` →
-    ``hidden_sizes``; ``--no-anneal-lr`` → ``anneal_lr``), in order; values are skipped."""
+    """The names that the tyro flags in ``rest`` spell, in order, values skipped: ``--hidden-sizes 64
+    64`` → ``hidden_sizes``; a negated boolean stays as written (``--no-anneal-lr`` → ``no_anneal_lr``;
+    ``shared_configs`` maps it to its field)."""
     names = []
     for x in rest:
         if x.startswith("--") and len(x) > 2:
