@@ -32,12 +32,12 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy.bench import Program, call_seconds, compile_program, positive_int
-from jaxrl_policy.config import default_config
-from jaxrl_policy.envs import brax_adapter
-from jaxrl_policy.envs.adapter import make_vec_env
-from jaxrl_policy.loop import make_train
-from jaxrl_policy.runner import seed_keys
+from jaxrl_policy.cli.bench import positive_int
+from jaxrl_policy.core.envs import brax as brax_adapter
+from jaxrl_policy.core.envs import make_vec_env
+from jaxrl_policy.loop.common import seed_keys
+from jaxrl_policy.run.bench import Program, call_seconds, compile_program
+from jaxrl_policy.run.build import default_config, make_train
 
 
 def raw_program(env_id: str, E: int, T: int) -> Program:
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if msg:
         print(f"benchmarks/brax_throughput.py: error: --env {a.env!r}: {msg}", file=sys.stderr)
         raise SystemExit(2)
-    from jaxrl_policy.metadata import run_metadata
+    from jaxrl_policy.io.metadata import run_metadata
     E = a.num_envs
     rows = [timed(f"raw Brax ({E} envs)", raw_program(a.env, E, a.steps), a.repeats),
             timed(f"adapter ({E} envs)", adapter_program(a.env, E, a.steps), a.repeats)]

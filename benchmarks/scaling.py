@@ -49,9 +49,9 @@ def main(argv: list[str] | None = None) -> dict:
     import jax
 
     from jaxrl_policy import default_config, use_cpu_speedups
-    from jaxrl_policy.mesh import MeshShape
-    from jaxrl_policy.metadata import run_metadata
-    from jaxrl_policy.runner import run
+    from jaxrl_policy.io.metadata import run_metadata
+    from jaxrl_policy.run.mesh import MeshShape
+    from jaxrl_policy.run.runner import run
     use_cpu_speedups()
     if jax.device_count() < want:
         print(f"scaling.py: error: --devices {want}: only {jax.device_count()} device(s)", file=sys.stderr)

@@ -26,8 +26,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from jaxrl_policy.bench import BASE_COLUMNS, fmt_rate, markdown_table, measure, positive_int, row
-from jaxrl_policy.config import BaseConfig, default_config
+from jaxrl_policy.cli.bench import positive_int
+from jaxrl_policy.core.config import BaseConfig
+from jaxrl_policy.run.bench import BASE_COLUMNS, fmt_rate, markdown_table, measure, row
+from jaxrl_policy.run.build import default_config
 
 ALGOS = ("ppo", "dqn", "vtrace")
 DEFAULT_NUM_ENVS = {"ppo": [4, 64, 1024], "vtrace": [4, 64, 1024], "dqn": [10]}
@@ -278,7 +280,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             fail(f"--peers {peers}: no run_purejaxrl.py there")
         py = peer_python(peers, a.peer_python)
     out = a.out or _default_out()
-    from jaxrl_policy.metadata import run_metadata
+    from jaxrl_policy.io.metadata import run_metadata
     doc: dict[str, Any] = {"machine": run_metadata(), "date": _dt.datetime.now().isoformat(timespec="seconds"),
                            "command": shlex.join(["python", "benchmarks/throughput.py", *argv]),
                            "repeats": a.repeats, "results": []}

@@ -16,13 +16,13 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy import losses
-from jaxrl_policy.algorithms import register_algorithm
 from jaxrl_policy.algorithms.common import init_optimizer, make_update, sample_categorical
-from jaxrl_policy.config import BaseConfig
-from jaxrl_policy.networks import dummy_obs, make_actor_critic
-from jaxrl_policy.storage import make_ring
-from jaxrl_policy.types import Algorithm
+from jaxrl_policy.core import losses
+from jaxrl_policy.core.config import BaseConfig
+from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
+from jaxrl_policy.core.storage import make_ring
+from jaxrl_policy.core.types import Algorithm
+from jaxrl_policy.run.build import register_algorithm
 
 
 @dataclass(frozen=True)

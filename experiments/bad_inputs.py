@@ -34,7 +34,7 @@ class Case(NamedTuple):
 
 def cli(*argv: str) -> Callable[[Path], Any]:
     def go(tmp: Path):
-        from jaxrl_policy.cli import main
+        from jaxrl_policy.cli.main import main
         return main([a.replace("DIR", str(tmp)) for a in argv])
     return go
 
@@ -54,7 +54,7 @@ def _with(setup: Callable[[Path], Any], then: Callable[[Path], Any]) -> Callable
 
 def _resumable(tmp: Path) -> None:
     from jaxrl_policy import default_config
-    from jaxrl_policy.runner import run_metadata_for
+    from jaxrl_policy.run.runner import run_metadata_for
     (tmp / "run").mkdir()
     (tmp / "run" / "config.json").write_text(json.dumps(run_metadata_for(default_config("ppo"), 1)))
 
@@ -71,8 +71,8 @@ time.sleep(60)
 
 
 def _locked(tmp: Path):
-    from jaxrl_policy import rundir
-    from jaxrl_policy.cli import main
+    from jaxrl_policy.cli.main import main
+    from jaxrl_policy.io import rundir
     (tmp / "run").mkdir()
     p = subprocess.Popen([sys.executable, "-c", HOLDER, rundir.__file__, str(tmp / "run")], stdout=subprocess.PIPE,
                          text=True)
@@ -89,7 +89,7 @@ def api(code: str) -> Callable[[Path], Any]:
         import jax
 
         import jaxrl_policy as jp
-        from jaxrl_policy.runner import resume_run, run
+        from jaxrl_policy.run.runner import resume_run, run
         ns = {"jp": jp, "jax": jax, "run": run, "resume_run": resume_run, "DIR": tmp}
         if "existing" in code:
             _finished_run(tmp / "existing")

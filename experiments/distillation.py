@@ -38,14 +38,15 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrl_policy.stats import iqm_estimate
+from jaxrl_policy.results.stats import iqm_estimate
 
 LENGTHS = (0.25, 1.5)
 
 
 def train_teacher(out: Path, env_id: str, steps: int) -> str:
     """A 1-seed PPO run folder with a checkpoint (reused when it is already there)."""
-    from jaxrl_policy import checkpoint, default_config, run
+    from jaxrl_policy import default_config, run
+    from jaxrl_policy.io import checkpoint
     if checkpoint.latest(out) is None:
         cfg = default_config("ppo", env_id, total_timesteps=steps, num_chunks=4)
         s = run(cfg, 1, out, progress=None, checkpoint_every_s=1e9)
@@ -89,12 +90,13 @@ def state_shift(cfg, state, seeds: int, steps: int = 500) -> dict:
     import jax
     import jax.numpy as jnp
 
-    from jaxrl_policy.config import hparams
-    from jaxrl_policy.envs.adapter import make_vec_env
-    from jaxrl_policy.loop import RolloutState, make_loop
+    from jaxrl_policy.core.config import hparams
+    from jaxrl_policy.core.envs import make_vec_env
+    from jaxrl_policy.loop.common import RolloutState
+    from jaxrl_policy.run.build import build_loop
 
     def states(c, key_seed):
-        loop, env, hp = make_loop(c), make_vec_env(c.env_id, c.num_envs), hparams(c)
+        loop, env, hp = build_loop(c), make_vec_env(c.env_id, c.num_envs), hparams(c)
 
         def one(agent, key):
             k_env, k_roll = jax.random.split(key)
@@ -148,7 +150,8 @@ def main() -> None:
     res: dict = {"env": a.env, "seeds": S, "steps": steps, "command": "python experiments/distillation.py " + " ".join(
         f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v not in (None, [], False) and k != "skip")}
     teacher = a.teacher or train_teacher(out / "teacher", a.env, teacher_steps)
-    from jaxrl_policy.dataset import collect, save
+    from jaxrl_policy.io.dataset import save
+    from jaxrl_policy.run.collect import collect
     arrays, header = collect(teacher, 16, seed=12345)  # the teacher's own sampled returns (16 episodes)
     greedy = json.loads((Path(teacher) / "summary.json").read_text()).get("final_eval_return_iqm")
     res["teacher"] = {"run": teacher, "sampled_return_mean": float(np.mean(header["episode_returns"])),

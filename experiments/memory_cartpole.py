@@ -17,8 +17,8 @@ import json
 from pathlib import Path
 
 from jaxrl_policy import default_config, use_cpu_speedups
-from jaxrl_policy.report import report_runs
-from jaxrl_policy.runner import run
+from jaxrl_policy.results.report import report_runs
+from jaxrl_policy.run.runner import run
 
 
 def main() -> None:

@@ -36,7 +36,7 @@ def random_returns(env_id: str, episodes: int, seed: int):
     import jax
     import jax.numpy as jnp
 
-    from jaxrl_policy.envs.adapter import make_gymnax
+    from jaxrl_policy.core.envs import make_gymnax
 
     env, params = make_gymnax(env_id)
     space = env.action_space(params)

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jaxrl_policy.stats import iqm, iqm_estimate
+from jaxrl_policy.results.stats import iqm, iqm_estimate
 
 LAGS = (0, 1, 4, 16, 64)
 EPOCHS = (1, 4, 16)
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     res["vtrace"] = {"corrected" if corr else "uncorrected": {} for corr in (1, 0)}
     for i, (lag, corr) in enumerate(grid):
         res["vtrace"]["corrected" if corr else "uncorrected"][str(lag)] = summarise(m, i)
-    from jaxrl_policy import stats
+    from jaxrl_policy.results import stats
     res["poi_corrected_over_uncorrected"] = {}
     for lag in a.lags:
         x = m["eval_return"][grid.index((lag, 1)), :, -1].astype(np.float64)[:, None]

@@ -16,8 +16,8 @@ import json
 from pathlib import Path
 
 from jaxrl_policy import run
-from jaxrl_policy.cli import config_from_args
-from jaxrl_policy.report import report_runs
+from jaxrl_policy.cli.common import config_from_args
+from jaxrl_policy.results.report import report_runs
 
 COLUMNS = ("data_age", "data_age_max", "ratio_mean", "ratio_max", "ratio_clip_frac", "ess", "policy_kl")
 

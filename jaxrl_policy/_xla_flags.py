@@ -29,6 +29,7 @@ and changes nothing for other programs.)
 from __future__ import annotations
 
 import os
+import sys
 import warnings
 
 SCHEDULER_FLAG = "--xla_cpu_enable_concurrency_optimized_scheduler"
@@ -49,7 +50,6 @@ def apply_deadlock_guard() -> bool:
     if SCHEDULER_FLAG in flags:
         return False
     os.environ["XLA_FLAGS"] = (flags + f" {SCHEDULER_FLAG}=false").strip()
-    import sys
     if "jax" in sys.modules and _backend_started():
         warnings.warn(
             "jaxrl_policy was imported after JAX's backend started, so its XLA:CPU deadlock guard "

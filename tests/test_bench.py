@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from jaxrl_policy import default_config
-from jaxrl_policy.bench import learning_fraction, main
+from jaxrl_policy.cli import bench as cli_bench
+from jaxrl_policy.cli.bench import bench_main as main
+from jaxrl_policy.cli.main import main as cli_main
+from jaxrl_policy.run.bench import learning_fraction
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,14 +56,13 @@ def test_learning_fraction_counts_the_iterations_before_learning_starts():
 
 
 def test_peers_flag_runs_the_project_harness(monkeypatch, tmp_path):
-    from jaxrl_policy import cli
     called = []
     monkeypatch.setattr("runpy.run_path", lambda path, run_name: called.append((path, run_name)))
-    cli.main(["bench", "--peers", str(tmp_path)])
+    cli_main(["bench", "--peers", str(tmp_path)])
     assert called == [(str(ROOT / "benchmarks" / "throughput.py"), "__main__")]
-    monkeypatch.setattr(cli, "project_benchmark", lambda: None)  # an installed package has no benchmarks/
+    monkeypatch.setattr(cli_bench, "project_benchmark", lambda: None)  # an installed package has no benchmarks/
     with pytest.raises(SystemExit) as e:
-        cli.main(["bench", "--peers", str(tmp_path)])
+        cli_main(["bench", "--peers", str(tmp_path)])
     assert e.value.code == 2
 
 

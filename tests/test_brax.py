@@ -14,10 +14,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy.cli import main
-from jaxrl_policy.config import brax_defaults, default_config
-from jaxrl_policy.envs import adapter
-from jaxrl_policy.envs import brax_adapter as ba
+from jaxrl_policy.algorithms.presets import brax_defaults
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.core import envs as adapter
+from jaxrl_policy.core.envs import brax as ba
+from jaxrl_policy.run.build import default_config
 
 HAS_BRAX = importlib.util.find_spec("brax") is not None
 needs_brax = pytest.mark.skipif(not HAS_BRAX, reason='brax is not installed (pip install "jaxrl-policy[brax]")')
@@ -30,7 +31,7 @@ PUSH, STILL = 5.0, 0.0  # 5.0 is outside Brax's [-1, 1]: the adapter must clip i
 
 
 def test_import_does_not_import_brax():
-    code = "import sys, jaxrl_policy, jaxrl_policy.config, jaxrl_policy.envs.adapter; print('brax' in sys.modules)"
+    code = "import sys, jaxrl_policy, jaxrl_policy.core.config, jaxrl_policy.core.envs; print('brax' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 from jaxrl_policy import default_config
-from jaxrl_policy.checkpoint import latest
-from jaxrl_policy.cli import main
-from jaxrl_policy.runner import resume_run, run
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.io.checkpoint import latest
+from jaxrl_policy.run.runner import resume_run, run
 
 CFG = dict(total_timesteps=4 * 128 * 10, num_chunks=4, policy_lag=2, replay_capacity=2)
 
@@ -55,7 +55,7 @@ def test_crash_then_resume_is_bit_identical(tmp_path, algo, env_id, over):
 def test_resume_drops_rows_logged_after_the_checkpoint(tmp_path, monkeypatch):
     """Chunk 3 is logged but not checkpointed (its save is skipped), then the run crashes:
     resuming restarts at chunk 3, drops its rows, and ends with the uninterrupted run's log."""
-    import jaxrl_policy.checkpoint as ck
+    import jaxrl_policy.io.checkpoint as ck
     cfg = default_config("ppo", "CartPole-v1", total_timesteps=4 * 128 * 8, num_chunks=4)
     ref = run(cfg, 1, tmp_path / "ref", progress=None, checkpoint_every_s=None)
     assert not (tmp_path / "ref" / "checkpoints").exists()

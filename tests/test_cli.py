@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl_policy.cli import main
+from jaxrl_policy.cli.main import main
 
 SUMMARY_FIELDS = ("algo", "env", "seeds", "total_timesteps", "final_return", "final_return_iqm",
                   "final_return_ci", "env_steps_per_s", "compile_s", "wall_s")

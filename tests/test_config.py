@@ -4,7 +4,9 @@ import dataclasses
 import pytest
 
 from jaxrl_policy import config_from_dict, default_config
-from jaxrl_policy.config import ConfigError, DQNConfig, PPOConfig
+from jaxrl_policy.algorithms.dqn import DQNConfig
+from jaxrl_policy.algorithms.ppo import PPOConfig
+from jaxrl_policy.core.config import ConfigError
 
 
 def test_ppo_defaults_match_purejaxrl():
@@ -81,9 +83,9 @@ def test_frozen_and_roundtrip():
 def test_every_field_documented():
     import inspect
 
-    from jaxrl_policy.config import CONFIGS
-    for cls in CONFIGS.values():
-        src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__ == "jaxrl_policy.config")
+    from jaxrl_policy.run.build import algorithm_names, config_class
+    for cls in map(config_class, algorithm_names()):
+        src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__.startswith("jaxrl_policy."))
         for f in dataclasses.fields(cls):
             lines = src.splitlines()
             # some definition of the field (subclasses may only change its default) has a docstring
@@ -98,7 +100,7 @@ def test_every_field_documented():
 def test_hparams_are_the_traced_fields_with_program_dtypes():
     import numpy as np
 
-    from jaxrl_policy.config import hparams
+    from jaxrl_policy.core.config import hparams
     for algo in ("ppo", "dqn", "vtrace"):
         cfg = default_config(algo, "CartPole-v1")
         hp = hparams(cfg)
@@ -119,7 +121,8 @@ def test_policy_lag_within_its_static_maximum():
 
 
 def test_deferred_validation_then_validate():
-    from jaxrl_policy.config import ConfigError, PPOConfig, deferred_validation
+    from jaxrl_policy.algorithms.ppo import PPOConfig
+    from jaxrl_policy.core.config import ConfigError, deferred_validation
     with deferred_validation():
         cfg = PPOConfig(gamma=2.0)
     with pytest.raises(ConfigError, match="gamma = 2.0"):

@@ -16,10 +16,10 @@ from scipy import stats as sps
 
 from jaxrl_policy import default_config
 from jaxrl_policy.algorithms.common import sampled_kl
-from jaxrl_policy.config import ConfigError
-from jaxrl_policy.distributions import ActionSpace, Gaussian, entropy, log_prob, mode, sample
-from jaxrl_policy.loop import make_loop
-from jaxrl_policy.normalization import init_stats, normalize, update, variance
+from jaxrl_policy.core.config import ConfigError
+from jaxrl_policy.core.distributions import ActionSpace, Gaussian, entropy, log_prob, mode, sample
+from jaxrl_policy.core.normalization import init_stats, normalize, update, variance
+from jaxrl_policy.run.build import build_loop
 
 BOX = ActionSpace(num_actions=None, low=np.array([-2.0, 0.0], np.float32), high=np.array([2.0, 1.0], np.float32))
 TANH = BOX._replace(squash="tanh")
@@ -124,9 +124,9 @@ def test_recurrent_state_resets_where_episodes_end(env_id):
     starts — after a truncation (TimeLimit) and after a termination (Terminate) — and not elsewhere."""
     cfg = default_config("ppo", env_id, torso="gru", rnn_size=8, num_envs=2, num_steps=25, num_minibatches=1,
                          total_timesteps=50, eval_episodes=0)
-    loop = make_loop(cfg)
+    loop = build_loop(cfg)
     state = loop.init(jax.random.PRNGKey(0))
-    from jaxrl_policy.loop import RolloutState
+    from jaxrl_policy.loop.common import RolloutState
 
     acting = RolloutState(env=state.env, carry=state.carry, first=state.first)
     # biases away from 0, so the GRU's state moves even on the probes' all-zero observations
@@ -154,8 +154,8 @@ def test_unsupported_combinations_are_refused_before_compiling():
 
 
 def test_log_std_init_sets_the_initial_exploration():
-    from jaxrl_policy.envs.adapter import env_spec
-    from jaxrl_policy.networks import dummy_obs, make_actor_critic
+    from jaxrl_policy.core.envs import env_spec
+    from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 
     cfg = default_config("ppo", "Pendulum-v1", log_std_init=-0.5)
     net = make_actor_critic(cfg, env_spec("Pendulum-v1"))

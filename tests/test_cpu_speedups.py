@@ -43,7 +43,7 @@ def test_speedups_give_the_same_random_bits():
 
 
 def test_the_command_line_opts_in():
-    code = ("import jaxrl_policy._xla_flags as x, jaxrl_policy.cli as c; "
+    code = ("import jaxrl_policy._xla_flags as x, jaxrl_policy.cli.main as c; "
             "import contextlib, io\nwith contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()): "
             "c.main(['--help'])\nprint(x._SPEEDUPS)")
     assert run(code).strip() == "{'unrolled_threefry': True}"

@@ -6,8 +6,12 @@ import sys
 
 import pytest
 
-from jaxrl_policy import cli, set_cpu_threads
+from jaxrl_policy import set_cpu_threads
 from jaxrl_policy._xla_flags import THREADS_ENV, cpu_threads
+from jaxrl_policy.cli import common as cli_common
+from jaxrl_policy.cli import train as cli_train
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.io.runfolder import recorded_cpu_threads
 
 ENV = {k: v for k, v in os.environ.items() if k != THREADS_ENV}
 
@@ -65,22 +69,21 @@ def test_resume_reuses_the_recorded_setting(tmp_path, monkeypatch):
     cfg = default_config("ppo").to_dict()
     (tmp_path / "config.json").write_text(json.dumps({**cfg, "seeds": [0], "run": {"cpu_threads": 1}}))
     applied, resumed = [], []
-    monkeypatch.setattr(cli, "_cpu_threads", applied.append)
-    import jaxrl_policy.runner
-    monkeypatch.setattr(jaxrl_policy.runner, "resume_run", lambda out, **kw: resumed.append(out) or {
+    monkeypatch.setattr(cli_common, "cpu_threads_flag", applied.append)
+    monkeypatch.setattr(cli_train, "resume_run", lambda out, **kw: resumed.append(out) or {
         k: None for k in ("algo", "env", "final_return", "final_return_iqm", "final_return_ci", "env_steps_per_s",
                           "compile_s", "wall_s")})
-    cli.main(["train", "--resume", str(tmp_path), "--quiet"])
+    main(["train", "--resume", str(tmp_path), "--quiet"])
     assert applied == [1] and resumed == [str(tmp_path)]
-    cli.main(["train", "--resume", str(tmp_path), "--quiet", "--cpu-threads", "2"])  # explicit flag wins
+    main(["train", "--resume", str(tmp_path), "--quiet", "--cpu-threads", "2"])  # explicit flag wins
     assert applied == [1, 2]
-    assert cli._recorded_cpu_threads(str(tmp_path / "missing")) is None
+    assert recorded_cpu_threads(str(tmp_path / "missing")) is None
 
 
 def test_bench_applies_and_records_the_setting(tmp_path):
     out = tmp_path / "b.json"
-    r = subprocess.run([sys.executable, "-m", "jaxrl_policy.bench", "--quick", "--algos", "ppo", "--num-envs", "4",
-                        "--total-timesteps", "2048", "--cpu-threads", "1",
+    r = subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", "bench", "--quick", "--algos", "ppo",
+                        "--num-envs", "4", "--total-timesteps", "2048", "--cpu-threads", "1",
                         "--out", str(out)], capture_output=True, text=True, timeout=600, env=ENV)
     assert r.returncode == 0, r.stderr
     assert json.loads(out.read_text())["machine"]["cpu_threads"] == 1

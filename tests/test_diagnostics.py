@@ -4,8 +4,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import age_diagnostics, ratio_diagnostics, sampled_kl
+from jaxrl_policy.core import losses
 
 
 def test_sampled_kl_matches_exact_kl():
@@ -38,8 +38,8 @@ def test_dqn_epsilon_greedy_uses_one_draw_correctly():
     """ε = 1: uniform over actions; ε → 0: greedy. One uniform draw per env serves both."""
     from jaxrl_policy import default_config
     from jaxrl_policy.algorithms.dqn import make_dqn
-    from jaxrl_policy.config import hparams
-    from jaxrl_policy.envs.adapter import env_spec
+    from jaxrl_policy.core.config import hparams
+    from jaxrl_policy.core.envs import env_spec
     cfg = default_config("dqn", "Probe-TwoArm-v0", eps_end=0.0, eps_decay_fraction=0.1)
     algo, hp = make_dqn(cfg, env_spec("Probe-TwoArm-v0")), hparams(cfg)
     agent = algo.init(jax.random.PRNGKey(0))
@@ -67,11 +67,12 @@ def test_vtrace_without_correction_ignores_the_behaviour_log_probs_and_with_it_u
     """off_policy_correction = 0 sets ρ = c = 1: the update is the same whatever log-probs the actor
     stored (only the diagnostics see them); with the correction the stored log-probs change it."""
     from jaxrl_policy import default_config
-    from jaxrl_policy.config import hparams
-    from jaxrl_policy.loop import RolloutState, make_loop
+    from jaxrl_policy.core.config import hparams
+    from jaxrl_policy.loop.common import RolloutState
+    from jaxrl_policy.run.build import build_loop
 
     cfg = default_config("vtrace", num_envs=4, num_steps=8, num_minibatches=1, replay_ratio=1, hidden_sizes=(8,))
-    loop = make_loop(cfg)
+    loop = build_loop(cfg)
     state = loop.init(jax.random.PRNGKey(0))
     hp = {**hparams(cfg), "off_policy_correction": np.float32(0.0)}
     acting = RolloutState(env=state.env, carry=None, first=state.first)

@@ -6,20 +6,22 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy import dataset as ds
-from jaxrl_policy import losses as L
 from jaxrl_policy.algorithms import distill as distill_mod
-from jaxrl_policy.cli import main
-from jaxrl_policy.config import DistillConfig, deferred_validation
-from jaxrl_policy.envs.adapter import env_spec
-from jaxrl_policy.loop import make_loop, make_train
-from jaxrl_policy.networks import make_actor_critic
-from jaxrl_policy.runner import seed_keys
-from jaxrl_policy.teacher import Teacher
+from jaxrl_policy.algorithms.distill import DistillConfig
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.core import losses as L
+from jaxrl_policy.core.config import deferred_validation
+from jaxrl_policy.core.envs import env_spec, make_vec_env
+from jaxrl_policy.core.networks import make_actor_critic
+from jaxrl_policy.core.types import Teacher
+from jaxrl_policy.io import dataset as ds
+from jaxrl_policy.loop.common import seed_keys, train_fn
+from jaxrl_policy.loop.online import make_loop
+from jaxrl_policy.run.build import make_train
 
 
 def hand_config(**kw) -> DistillConfig:
-    """A distill config whose teacher is given in-process (``use_teachers``), not from a run folder."""
+    """A distill config whose teacher is given in-process (``distill_loop``), not from a run folder."""
     with deferred_validation():
         return DistillConfig(teachers=("in-process",), eval_episodes=0, num_chunks=1, **kw)
 
@@ -29,11 +31,13 @@ def hreplace(cfg: DistillConfig, **kw) -> DistillConfig:
         return cfg.replace(**kw)
 
 
-def use_teachers(monkeypatch, *teachers: Teacher):
-    monkeypatch.setattr(distill_mod, "teachers_of", lambda cfg: list(teachers))
+def distill_loop(cfg: DistillConfig, *teachers: Teacher):
+    """The loop of ``cfg`` with hand-made ``Teacher`` values: the factory takes them as values, no folder read."""
+    venv = make_vec_env(cfg.env_id, cfg.num_envs)
+    return make_loop(cfg, distill_mod.make_distill(cfg, venv.spec, list(teachers)), venv)
 
 
-def test_student_initialised_to_teacher_has_zero_distillation_losses(monkeypatch):
+def test_student_initialised_to_teacher_has_zero_distillation_losses():
     """Same architecture and observation, student params = teacher params: the algorithm's distillation
     loss is 0 on the visited states (teacher and student states: β = 1/2), its gradient too (the student
     stays at the teacher), and so are the other divergences on those states."""
@@ -43,8 +47,7 @@ def test_student_initialised_to_teacher_has_zero_distillation_losses(monkeypatch
     net = make_actor_critic(cfg, env_spec(cfg.env_id))
     params = net.init(jax.random.PRNGKey(7), jnp.zeros((1, 4)))
     params = jax.tree.map(lambda x: 30.0 * x, params)  # a sharp, far-from-uniform teacher
-    use_teachers(monkeypatch, Teacher("in-process", "ppo", cfg.env_id, 0, lambda o: net.apply(params, o)[0], params))
-    loop = make_loop(cfg)
+    loop = distill_loop(cfg, Teacher("ppo", cfg.env_id, 0, lambda o: net.apply(params, o)[0]))
     state = loop.init(jax.random.PRNGKey(0))
     state = state._replace(agent=state.agent._replace(params=params))
     new, m = jax.jit(loop.iteration)(state, jnp.int32(0))  # acting with β = 1/2, then learning (forward KL)
@@ -74,10 +77,14 @@ def recovery_prob(state, cfg):
     return float(jax.nn.softmax(logits)[:, 1].mean())
 
 
+CHAIN_EXPERT = Teacher("hand", "Probe-Chain-v0", 0, chain_expert)
+
+
 def probe_run(mode):
     cfg = hand_config(env_id="Probe-Chain-v0", num_envs=8, num_steps=8, total_timesteps=8 * 8 * 40,
                       hidden_sizes=(16,), learning_rate=3e-2, mode=mode)
-    state, m = jax.jit(jax.vmap(make_train(cfg)))(seed_keys(0, 1))
+    train = train_fn(distill_loop(cfg, CHAIN_EXPERT), cfg.num_iterations)
+    state, m = jax.jit(jax.vmap(train))(seed_keys(0, 1))
     assert np.isfinite(np.asarray(m["distill_loss"])).all()
     return recovery_prob(state, cfg)
 
@@ -88,7 +95,6 @@ def test_on_policy_distillation_recovers_off_policy_does_not(monkeypatch):
     the teacher's states (off-policy) never sees them. Planted bug: with the acting policy swapped (the
     teacher acts in on-policy mode) on-policy distillation no longer recovers, so the test depends on
     who acts."""
-    use_teachers(monkeypatch, Teacher("in-process", "hand", "Probe-Chain-v0", 0, chain_expert, None))
     on, off = probe_run("on-policy"), probe_run("off-policy")
     assert on > 0.9 and off < 0.5, (on, off)
     real = distill_mod.beta_schedule

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy import losses as L
-from jaxrl_policy.losses import distill as D
+from jaxrl_policy.core import losses as L
+from jaxrl_policy.core.losses import distill as D
 
 TOL = dict(rtol=1e-5, atol=1e-6)
 T, A = 6, 4

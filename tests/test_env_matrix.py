@@ -26,10 +26,10 @@ import pytest
 from conftest import train_seeds
 
 from jaxrl_policy import default_config
-from jaxrl_policy.config import ConfigError
-from jaxrl_policy.envs.adapter import env_spec, registered_env_ids
-from jaxrl_policy.networks import torso_kind
-from jaxrl_policy.types import DIAGNOSTICS
+from jaxrl_policy.core.config import ConfigError
+from jaxrl_policy.core.envs import env_spec, registered_env_ids
+from jaxrl_policy.core.networks import torso_kind
+from jaxrl_policy.core.types import DIAGNOSTICS
 
 FULL = os.environ.get("JAXRL_FULL") == "1"
 ENV_IDS = [e for e in registered_env_ids() if not e.startswith("Probe-")]

@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy.envs.adapter import env_spec, make_vec_env, unknown_env_message
+from jaxrl_policy.core.envs import env_spec, make_vec_env, unknown_env_message
 
 
 def rollout(env_id, E, T, action=0, seed=0):

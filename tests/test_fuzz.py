@@ -25,7 +25,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from jaxrl_policy import make_train, seed_keys
-from jaxrl_policy.config import CONFIGS, config_from_dict, default_config, hparams
+from jaxrl_policy.core.config import hparams
+from jaxrl_policy.run.build import algorithm_names, config_class, config_from_dict, default_config
 
 INT32_MAX = 2**31 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -53,7 +54,7 @@ def _fake_teacher() -> str:
 
 
 BASE = {"distill": {"teachers": (_fake_teacher(),)}}  # fields an algorithm needs to be valid at all
-algo_field = st.sampled_from([(a, f.name) for a, cls in CONFIGS.items() for f in dataclasses.fields(cls)])
+algo_field = st.sampled_from([(a, f.name) for a in algorithm_names() for f in dataclasses.fields(config_class(a))])
 
 
 def _is_bool(v):

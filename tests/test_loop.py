@@ -5,10 +5,12 @@ import numpy as np
 import pytest
 from conftest import FULL_ONLY, train_seeds
 
-from jaxrl_policy import default_config, make_loop, make_train, seed_keys
-from jaxrl_policy.algorithms import FACTORIES
-from jaxrl_policy.envs.adapter import env_spec
-from jaxrl_policy.types import DIAGNOSTICS, Algorithm, Storage
+from jaxrl_policy import build_loop, default_config, make_train, seed_keys
+from jaxrl_policy.algorithms.dqn import make_dqn
+from jaxrl_policy.algorithms.ppo import make_ppo
+from jaxrl_policy.algorithms.vtrace import make_vtrace
+from jaxrl_policy.core.envs import env_spec
+from jaxrl_policy.core.types import DIAGNOSTICS, Algorithm, Storage
 
 SMALL = {
     "ppo": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 6, num_minibatches=2, num_epochs=2),
@@ -56,7 +58,7 @@ def test_chunks_equal_one_scan(algo, num_chunks):
     cfg = default_config(algo, "CartPole-v1", num_chunks=num_chunks, **SMALL[algo])
     keys = seed_keys(0, 2)
     whole = jax.tree.map(np.asarray, jax.jit(jax.vmap(make_train(cfg)))(keys)[1])
-    loop = make_loop(cfg)
+    loop = build_loop(cfg)
     assert loop.num_chunks * loop.iterations_per_chunk >= cfg.num_iterations
     state = jax.jit(jax.vmap(loop.init))(keys)
     chunk = jax.jit(jax.vmap(loop.run_chunk, in_axes=(0, None)))
@@ -74,8 +76,7 @@ def test_chunks_equal_one_scan(algo, num_chunks):
 
 def test_algorithms_are_factories_of_the_same_bundle():
     spec = env_spec("CartPole-v1")
-    for name in ("ppo", "dqn", "vtrace"):
-        factory = FACTORIES[name]
+    for name, factory in (("ppo", make_ppo), ("dqn", make_dqn), ("vtrace", make_vtrace)):
         algo = factory(default_config(name, "CartPole-v1"), spec)
         assert type(algo) is Algorithm and type(algo.storage) is Storage
         assert all(callable(f) for f in (algo.init, algo.actor, algo.act, algo.learn, *algo.storage))
@@ -87,9 +88,8 @@ def test_loop_is_blind_to_the_algorithm_name():
     import dataclasses
     from typing import ClassVar
 
-    from jaxrl_policy.algorithms import register_algorithm
-    from jaxrl_policy.algorithms.ppo import make_ppo
-    from jaxrl_policy.config import PPOConfig
+    from jaxrl_policy.algorithms.ppo import PPOConfig
+    from jaxrl_policy.run.build import register_algorithm
 
     @dataclasses.dataclass(frozen=True)
     class Renamed(PPOConfig):
@@ -101,8 +101,8 @@ def test_loop_is_blind_to_the_algorithm_name():
     jax.tree.map(np.testing.assert_array_equal, (s1.agent.params, m1), (s2.agent.params, m2))
 
     # a toy algorithm the loop has never heard of: uniform random actions, learning counts its calls
-    from jaxrl_policy.config import BaseConfig
-    from jaxrl_policy.storage import make_ring
+    from jaxrl_policy.core.config import BaseConfig
+    from jaxrl_policy.core.storage import make_ring
 
     @dataclasses.dataclass(frozen=True)
     class RandomConfig(BaseConfig):

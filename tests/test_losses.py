@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import rlax
 
-from jaxrl_policy import losses as L
+from jaxrl_policy.core import losses as L
 
 TOL = dict(rtol=1e-5, atol=1e-5)
 T = 7
@@ -593,7 +593,7 @@ def test_huber_and_squared_loss(delta):
 @pytest.mark.parametrize("T", [1, 2, 7, 128])
 def test_parallel_reverse_recursion_equals_sequential(T):
     """The accelerator path (associative scan) of acc_t = x_t + d_t·acc_{t+1} equals the scan."""
-    from jaxrl_policy.losses.returns import _reverse_discounted_sum
+    from jaxrl_policy.core.losses.returns import _reverse_discounted_sum
     k1, k2 = jax.random.split(jax.random.PRNGKey(T))
     x = jax.random.normal(k1, (T,))
     d = jax.random.uniform(k2, (T,), minval=0.0, maxval=1.0).at[T // 2].set(0.0)  # a cut mid-way
@@ -696,7 +696,7 @@ def test_vtrace_actor_critic_loss_matches_reference(seed, hp, use_jit):
 def test_vtrace_actor_critic_loss_catches_planted_bugs(monkeypatch):
     """The reference test above fails if the pg advantage is not multiplied by the clipped ρ, if ρ is
     not clipped at ρ̄_pg, or if ρ carries a gradient. Planting each bug in the loss shows it."""
-    from jaxrl_policy.losses import actor_critic as ac
+    from jaxrl_policy.core.losses import actor_critic as ac
     tr, logits, a, log_mu = ac_traj(0)
     h = VT_AC[1]
     args = dict(logits_t=logits, a_t=a, behaviour_log_prob_t=log_mu, v_tm1=tr["v_tm1"], v_t=tr["v_t"],

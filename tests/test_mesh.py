@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxrl_policy.mesh import MeshError, MeshShape, choose_mesh, parse_mesh
+from jaxrl_policy.run.mesh import MeshError, MeshShape, choose_mesh, parse_mesh
 
 EIGHT = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")}
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import jax
 import jaxrl_policy as jp
-from jaxrl_policy.mesh import MeshShape
-from jaxrl_policy.runner import resume_run, run, run_batch
-from jaxrl_policy.sweep import run_sweep
+from jaxrl_policy.run.mesh import MeshShape
+from jaxrl_policy.run.runner import resume_run, run, run_batch
+from jaxrl_policy.run.sweep import run_sweep
 assert jax.device_count() == 8
 out = Path(sys.argv[1])
 SMALL = {
@@ -122,7 +122,7 @@ PROCESS = r'''
 import json, os, sys
 pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 import jax
-from jaxrl_policy.cli import main
+from jaxrl_policy.cli.main import main
 main(["train", "--algo", "ppo", "--seeds", "2", "--num-envs", "8", "--num-steps", "16", "--total-timesteps", "512",
       "--num-minibatches", "2", "--num-chunks", "2", "--checkpoint-every", "0", "--quiet",
       "--coordinator", "127.0.0.1:" + port, "--num-processes", "2", "--process-id", str(pid),
@@ -179,8 +179,8 @@ def test_mesh_choice_puts_runs_first():
     (["--coordinator", "127.0.0.1:1"], "go together"),
 ])
 def test_bad_mesh_flags_exit_2_before_compiling(argv, needle, tmp_path):
-    code = ("import sys; from jaxrl_policy.cli import main\ntry:\n    main(sys.argv[1:])\nexcept SystemExit as e:\n"
-            "    print('EXIT', e.code)")
+    code = ("import sys; from jaxrl_policy.cli.main import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit as e:\n    print('EXIT', e.code)")
     p = subprocess.run([sys.executable, "-c", code, "train", "--out", str(tmp_path / "x"), *argv], env=EIGHT,
                        capture_output=True, text=True, timeout=300)
     assert "EXIT 2" in p.stdout, p.stderr[-2000:]

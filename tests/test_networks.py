@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from jaxrl_policy import default_config
-from jaxrl_policy.envs.adapter import env_spec
-from jaxrl_policy.networks import (
+from jaxrl_policy.core.envs import env_spec
+from jaxrl_policy.core.networks import (
     ActorCritic,
     CNNTorso,
     MLPTorso,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxrl_policy.cli import main
+from jaxrl_policy.cli.main import main
 
 A2C = str(Path(__file__).resolve().parents[1] / "experiments" / "a2c.py")
 

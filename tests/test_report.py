@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl_policy import scores, stats
-from jaxrl_policy.cli import main
-from jaxrl_policy.report import (
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.results import scores, stats
+from jaxrl_policy.results.report import (
     curve_with_ci,
     find_run_dirs,
     latex_escape,
@@ -436,7 +436,7 @@ def test_torn_last_line_is_skipped(tmp_path):
 def real_sweep(tmp_path_factory):
     """Two points × two seeds of a tiny PPO (test_sinks runs the same program: one compile per process)."""
     from jaxrl_policy import default_config
-    from jaxrl_policy.sweep import run_sweep
+    from jaxrl_policy.run.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("real") / "sw"
     base = default_config("ppo", "CartPole-v1", num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4,

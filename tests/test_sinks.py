@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxrl_policy.sinks import TensorBoardSink, WandbSink, make_sinks, scalars
+from jaxrl_policy.io.sinks import TensorBoardSink, WandbSink, make_sinks, scalars
 
 
 def rows_of(seeds=(0, 1), steps=(100, 200)):
@@ -195,7 +195,7 @@ def test_missing_extra_names_it(cls, args, module, extra, monkeypatch):
 def test_runner_feeds_the_sinks_what_it_writes(tmp_path, wandb_env):
     """A tiny sweep from the CLI with both sinks (``--tensorboard DIR --wandb PROJECT``)."""
     pytest.importorskip("tensorboardX")
-    from jaxrl_policy.cli import main
+    from jaxrl_policy.cli.main import main
 
     main(["sweep", "--algo", "ppo", "--env", "CartPole-v1", "--grid", "learning_rate=1e-4,3e-3", "--seeds", "2",
           "--out", str(tmp_path / "sw"), "--quiet", "--checkpoint-every", "0", "--tensorboard", str(tmp_path / "tb"),

@@ -12,9 +12,9 @@ import time
 import numpy as np
 import pytest
 
-from jaxrl_policy import scores as scores_mod
-from jaxrl_policy import stats as st
-from jaxrl_policy.stats import aggregate, bootstrap_ci, iqm, probability_of_improvement
+from jaxrl_policy.results import scores as scores_mod
+from jaxrl_policy.results import stats as st
+from jaxrl_policy.results.stats import aggregate, bootstrap_ci, iqm, probability_of_improvement
 
 
 def _trim_mean_ref(values):

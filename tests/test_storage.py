@@ -4,7 +4,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from jaxrl_policy.storage import make_ring
+from jaxrl_policy.core.storage import make_ring
 
 T, E = 3, 2
 

@@ -9,10 +9,18 @@ import numpy as np
 import pytest
 
 from jaxrl_policy import default_config, make_train, seed_keys
-from jaxrl_policy.cli import main
-from jaxrl_policy.config import hparams
-from jaxrl_policy.runner import run
-from jaxrl_policy.sweep import SweepError, grid_points, parse_grid, parse_range, plan_sweep, random_points, run_sweep
+from jaxrl_policy.cli.main import main
+from jaxrl_policy.core.config import hparams
+from jaxrl_policy.run.runner import run
+from jaxrl_policy.run.sweep import (
+    SweepError,
+    grid_points,
+    parse_grid,
+    parse_range,
+    plan_sweep,
+    random_points,
+    run_sweep,
+)
 
 TINY = {
     "ppo": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, num_minibatches=2, num_epochs=2,
@@ -123,7 +131,7 @@ COUNT_COMPILES = """
 import json, logging, sys
 import jaxrl_policy
 from jaxrl_policy import default_config
-from jaxrl_policy.sweep import run_sweep
+from jaxrl_policy.run.sweep import run_sweep
 n = 0
 class Count(logging.Handler):
     def emit(self, record):

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from conftest import train_seeds
 
-from jaxrl_policy.envs.adapter import env_spec
-from jaxrl_policy.networks import ActorCritic, make_actor_critic, make_q_network
+from jaxrl_policy.core.envs import env_spec
+from jaxrl_policy.core.networks import ActorCritic, make_actor_critic, make_q_network
 
 COMMON = dict(total_timesteps=20_000, learning_rate=3e-3, gamma=0.9, anneal_lr=False)
 ALGOS = {

@@ -17,11 +17,11 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxrl_policy.distributions import ActionSpace
-from jaxrl_policy.losses import categorical_log_prob
-from jaxrl_policy.normalization import RunningStats, init_stats
-from jaxrl_policy.normalization import update as update_stats
-from jaxrl_policy.types import HParams, Transition
+from jaxrl_policy.core.distributions import ActionSpace
+from jaxrl_policy.core.losses import categorical_log_prob
+from jaxrl_policy.core.normalization import RunningStats, init_stats
+from jaxrl_policy.core.normalization import update as update_stats
+from jaxrl_policy.core.types import HParams, Transition
 
 
 def is_constant(x) -> bool:

@@ -26,14 +26,17 @@ env steps in which the student chose the action, ``grad_steps``.
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
-from typing import Any, Callable, NamedTuple
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl_policy import losses
+from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig
 from jaxrl_policy.algorithms.common import (
     HParams,
     age_diagnostics,
@@ -48,16 +51,145 @@ from jaxrl_policy.algorithms.common import (
     split_envs,
     unroll_policy,
 )
-from jaxrl_policy.config import DistillConfig
-from jaxrl_policy.envs.adapter import EnvSpec, env_spec
-from jaxrl_policy.envs.wrappers import observation_view
-from jaxrl_policy.losses.distill import DIVERGENCES
-from jaxrl_policy.networks import ActorCritic, dummy_obs, make_actor_critic
-from jaxrl_policy.normalization import RunningStats, normalize
-from jaxrl_policy.normalization import update as update_stats
-from jaxrl_policy.storage import make_ring
-from jaxrl_policy.teacher import Teacher, load_teacher
-from jaxrl_policy.types import Algorithm, Params, Transition
+from jaxrl_policy.core import losses
+from jaxrl_policy.core.config import BaseConfig, is_int, is_number
+from jaxrl_policy.core.envs import EnvSpec, env_spec, split_env_id, unknown_env_message
+from jaxrl_policy.core.envs.wrappers import observation_view
+from jaxrl_policy.core.losses.distill import DIVERGENCES
+from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.core.normalization import RunningStats, normalize
+from jaxrl_policy.core.normalization import update as update_stats
+from jaxrl_policy.core.storage import make_ring
+from jaxrl_policy.core.types import Algorithm, Params, Teacher, Transition
+
+DistillMode = Literal["off-policy", "on-policy", "mixed"]
+Divergence = Literal["forward", "reverse", "jsd"]
+
+
+@dataclass(frozen=True)
+class DistillConfig(ActorCriticConfig):
+    """Policy distillation from frozen teachers (``algorithms/distill.py``, ``losses/distill.py``).
+
+    ``mode`` picks who acts: the teacher (``off-policy``: the student learns on teacher states, as
+    behaviour cloning with soft labels, Rusu et al. 2016), the student (``on-policy``: the states the
+    student visits are labelled by the teacher, DAgger-style, Ross et al. 2011; Agarwal et al. 2024),
+    or the teacher with probability β decaying from ``beta_start`` to ``beta_end`` (``mixed``, DAgger's
+    β-mixture). The env is ``env_id`` (the teachers see its observation); the student sees
+    ``student_obs`` of it when given (a privileged teacher). Env copy e is labelled (and, when the
+    teacher acts, driven) by teacher ``e mod len(teachers)``.
+    """
+
+    teachers: tuple[str, ...] = ()
+    """[static] run folders of the teachers (config.json + checkpoints/); at least one."""
+    teacher_seed: int = 0
+    """[static] which seed of each teacher run teaches: an index into the run's seeds list."""
+    teacher_temperature: float = 1.0
+    """[static] teacher logits are divided by τ (a DQN teacher acts by softmax(Q / τ))."""
+    mode: DistillMode = "on-policy"
+    """[static] who acts: off-policy = the teacher, on-policy = the student, mixed = the teacher with probability β."""
+    divergence: Divergence = "forward"
+    """[static] per-state loss: forward = KL(teacher ‖ student), reverse = KL(student ‖ teacher), jsd = GKD's JSD(β)."""
+    jsd_beta: float = 0.5
+    """[traced] β of the generalised JSD (divergence = jsd), in (0, 1)."""
+    beta_start: float = 1.0
+    """[traced] mixed mode: probability that the teacher acts at the start."""
+    beta_end: float = 0.0
+    """[traced] mixed mode: probability that the teacher acts after the decay."""
+    beta_decay_fraction: float = 0.5
+    """[traced] mixed mode: fraction of total_timesteps over which β decays linearly."""
+    student_obs: str | None = None
+    """[static] an observation-wrapper env id of env_id (e.g. CartPole-v1-NoVelocity): what the student sees."""
+    distill_coef: float = 1.0
+    """[traced] weight of the distillation loss."""
+    rl_coef: float = 0.0
+    """[traced] weight of the env-reward term (V-trace actor-critic with ρ̄ = c̄ = 1 on the acting data); 0 = none."""
+    gae_lambda: float = 0.95
+    """[traced] λ of the V-trace targets of the reward term."""
+    ent_coef: float = 0.0
+    """[traced] entropy bonus of the reward term."""
+    vf_coef: float = 0.5
+    """[traced] value-loss weight of the reward term."""
+    num_epochs: int = 2
+    """[static] unrolls drawn from storage per iteration (the first is the newest)."""
+    num_minibatches: int = 2
+    """[static] minibatches per drawn unroll, split along the env axis (must divide num_envs)."""
+    replay_capacity: int = 1
+    """[static] unrolls kept (K); 1 = only the latest."""
+
+    num_envs: int = 8
+    num_steps: int = 64
+    total_timesteps: int = 50_000
+    learning_rate: float = 1e-3
+    anneal_lr: bool = False
+
+    algo: ClassVar[str] = "distill"
+    CONTINUOUS_ACTIONS: ClassVar[bool] = False
+    OFFLINE: ClassVar[bool] = True
+    TEACHERS: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, replay_capacity=unrolls)
+    TRACED = BaseConfig.TRACED | {"jsd_beta", "beta_start", "beta_end", "beta_decay_fraction", "distill_coef",
+                                  "rl_coef", "gae_lambda", "ent_coef", "vf_coef"}
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        if self.mode not in ("off-policy", "on-policy", "mixed"):
+            p.append(("mode", self.mode, "must be off-policy, on-policy or mixed"))
+        if self.divergence not in ("forward", "reverse", "jsd"):
+            p.append(("divergence", self.divergence, "must be forward, reverse or jsd"))
+        if not (is_number(self.jsd_beta) and 0 < self.jsd_beta < 1):
+            p.append(("jsd_beta", self.jsd_beta, "must be in (0, 1)"))
+        for name in ("beta_start", "beta_end", "beta_decay_fraction", "gae_lambda"):
+            if not (is_number(g(name)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        for name in ("distill_coef", "rl_coef", "ent_coef", "vf_coef"):
+            if not (is_number(g(name)) and math.isfinite(g(name)) and g(name) >= 0):
+                p.append((name, g(name), "must be a finite number >= 0"))
+        if not (is_number(self.teacher_temperature) and math.isfinite(self.teacher_temperature)
+                and self.teacher_temperature > 0):
+            p.append(("teacher_temperature", self.teacher_temperature, "must be a finite number > 0"))
+        for name in ("num_epochs", "num_minibatches", "replay_capacity"):
+            if not (is_int(g(name)) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if is_int(self.num_minibatches) and self.num_minibatches >= 1 and is_int(self.num_envs) \
+                and self.num_envs % self.num_minibatches:
+            p.append(("num_minibatches", self.num_minibatches, f"must divide num_envs = {self.num_envs}"))
+        if self.dataset is not None:  # the teacher labels the dataset's states: off-policy, feed-forward, no reward
+            if self.mode != "off-policy":
+                p.append(("mode", self.mode, "must be off-policy with a dataset (nobody acts)"))
+            if self.torso == "gru":
+                p.append(("torso", self.torso, "a dataset is shuffled into transitions: no recurrent student"))
+            if self.rl_coef != 0:
+                p.append(("rl_coef", self.rl_coef, "must be 0 with a dataset (transitions, not trajectories)"))
+            if isinstance(self.teachers, tuple) and len(self.teachers) > 1:
+                p.append(("teachers", self.teachers, "one teacher labels a dataset"))
+        if not is_int(self.teacher_seed) or self.teacher_seed < 0:
+            p.append(("teacher_seed", self.teacher_seed, "must be an integer >= 0"))
+        env_ok = isinstance(self.env_id, str) and unknown_env_message(self.env_id) is None
+        if self.student_obs is not None and not isinstance(self.student_obs, str):
+            p.append(("student_obs", self.student_obs, "must be an env id (a string) or None"))
+        elif self.student_obs is not None and env_ok:
+            try:
+                observation_view(self.student_obs, self.env_id)
+            except ValueError as e:
+                p.append(("student_obs", self.student_obs, str(e)))
+        if not (isinstance(self.teachers, tuple) and self.teachers and all(isinstance(t, str) for t in self.teachers)):
+            p.append(("teachers", self.teachers, "must name at least one teacher run folder"))
+        elif env_ok and is_int(self.teacher_seed):  # (the run folders themselves: run/preflight.py)
+            n, settings = len(self.teachers), len(split_env_id(self.env_id)[1])
+            if is_int(self.num_envs) and self.num_envs % n:
+                p.append(("num_envs", self.num_envs,
+                          f"must be a multiple of the {n} teachers (env e has teacher e mod {n})"))
+            if settings > 1 and settings != n:
+                p.append(("env_id", self.env_id, f"lists {settings} env settings for {n} teachers: give one per "
+                                                 "teacher (env e has setting and teacher e mod n)"))
+        return p
 
 
 class DistillState(NamedTuple):
@@ -86,10 +218,6 @@ def beta_schedule(cfg: DistillConfig, hp: HParams, env_step):
     return hp["beta_start"] + frac * (hp["beta_end"] - hp["beta_start"])
 
 
-def teachers_of(cfg: DistillConfig) -> list[Teacher]:
-    return [load_teacher(t, cfg.teacher_seed, cfg.teacher_temperature) for t in cfg.teachers]
-
-
 def make_teacher_logits(teachers: list[Teacher]) -> Callable[[jax.Array, jax.Array], jax.Array]:
     """``(obs [..., O...], teacher_id [...]) -> logits [..., A]``: each state labelled by its own teacher."""
     def logits(obs, teacher_id):
@@ -109,9 +237,9 @@ def per_env(x: jax.Array) -> jax.Array:
     return jnp.swapaxes(x, 0, 1)
 
 
-def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher] | None = None) -> Algorithm:
-    """``teachers`` (default: loaded from ``cfg.teachers``) may be given directly, e.g. hand-built in tests."""
-    teachers = teachers_of(cfg) if teachers is None else teachers
+def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> Algorithm:
+    """``teachers``: one ``Teacher`` value per entry of ``cfg.teachers`` (the running floor loads them from the
+    run folders, ``run/build.load_teacher``; tests build them by hand)."""
     n_teachers = len(teachers)
     view = observation_view(cfg.student_obs, cfg.env_id) if cfg.student_obs else (lambda o: o)
     student_spec = env_spec(cfg.student_obs) if cfg.student_obs else spec

@@ -12,13 +12,15 @@ schedule, Huber δ.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Literal, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl_policy import losses
 from jaxrl_policy.algorithms.common import (
     HParams,
     age_diagnostics,
@@ -29,12 +31,112 @@ from jaxrl_policy.algorithms.common import (
     nan_like,
     observe_obs_stats,
 )
-from jaxrl_policy.config import DQNConfig
-from jaxrl_policy.envs.adapter import EnvSpec
-from jaxrl_policy.networks import dummy_obs, make_q_network
-from jaxrl_policy.normalization import RunningStats, normalize
-from jaxrl_policy.storage import make_ring
-from jaxrl_policy.types import Algorithm, Params, Transition
+from jaxrl_policy.core import losses
+from jaxrl_policy.core.config import Activation, BaseConfig, is_number
+from jaxrl_policy.core.envs import EnvSpec
+from jaxrl_policy.core.networks import dummy_obs, make_q_network
+from jaxrl_policy.core.normalization import RunningStats, normalize
+from jaxrl_policy.core.storage import make_ring
+from jaxrl_policy.core.types import Algorithm, Params, Transition
+
+
+@dataclass(frozen=True)
+class DQNConfig(BaseConfig):
+    """DQN (Mnih et al. 2015), optional double Q (van Hasselt et al. 2016).
+
+    Defaults equal purejaxrl's dqn.py on CartPole-v1 so the two can be timed one to one.
+    """
+
+    num_envs: int = 10
+    num_steps: int = 1
+    learning_rate: float = 2.5e-4
+    anneal_lr: bool = False
+    adam_eps: float = 1e-8
+    max_grad_norm: float | None = None
+    hidden_sizes: tuple[int, ...] = (120, 84)
+    activation: Activation = "relu"
+    orthogonal_init: bool = False
+    buffer_size: int = 10_000
+    """[static] replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
+    batch_size: int = 128
+    """[static] transitions per gradient step."""
+    replay_ratio: float = 0.1
+    """[static] gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
+    learning_starts: int = 10_000
+    """[traced] env steps collected before the first gradient step."""
+    target_update_interval: int = 500
+    """[traced] env steps between target-network updates."""
+    tau: float = 1.0
+    """[traced] target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
+    eps_start: float = 1.0
+    """[traced] ε-greedy ε at the start."""
+    eps_end: float = 0.05
+    """[traced] ε-greedy ε after the decay."""
+    eps_decay_fraction: float = 0.5
+    """[traced] fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
+    double_q: bool = False
+    """[static] select the bootstrap action with the online network (double DQN)."""
+    loss: Literal["squared", "huber"] = "squared"
+    """[static] TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber."""
+    huber_delta: float = 1.0
+    """[traced] Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
+
+    algo: ClassVar[str] = "dqn"
+    OFFLINE: ClassVar[bool] = True
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        return dataclasses.replace(self, buffer_size=unrolls * self.steps_per_iteration)
+    TRACED = BaseConfig.TRACED | {"learning_starts", "target_update_interval", "tau", "eps_start", "eps_end",
+                                  "eps_decay_fraction", "huber_delta"}
+
+    @classmethod
+    def env_defaults(cls, env_id: str) -> dict[str, Any]:
+        """MinAtar: a replay buffer of 10⁵ transitions, learning from 10⁴ steps, one hidden layer of 128 (the
+        MinAtar paper's DQN sizes, Young & Tian 2019); no presets elsewhere."""
+        if env_id.endswith("-MinAtar"):
+            return {"activation": "relu", "total_timesteps": 10_000_000, "buffer_size": 100_000,
+                    "learning_starts": 10_000, "hidden_sizes": (128,)}
+        return {}
+
+    @property
+    def buffer_unrolls(self) -> int:
+        return max(1, self.buffer_size // self.steps_per_iteration)
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return int(round(self.replay_ratio * self.steps_per_iteration))
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        for name in ("buffer_size", "batch_size", "target_update_interval"):
+            if not (isinstance(g(name), int) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if not (isinstance(self.learning_starts, int) and self.learning_starts >= 0):
+            p.append(("learning_starts", self.learning_starts, "must be an integer >= 0"))
+        elif isinstance(self.total_timesteps, int) and self.learning_starts >= self.total_timesteps:
+            p.append(("learning_starts", self.learning_starts, f"must be < total_timesteps = {self.total_timesteps}"))
+        if not (isinstance(self.tau, (int, float)) and 0 < self.tau <= 1):
+            p.append(("tau", self.tau, "must be in (0, 1]"))
+        for name in ("eps_start", "eps_end", "eps_decay_fraction"):
+            if not (isinstance(g(name), (int, float)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        if self.loss not in ("squared", "huber"):
+            p.append(("loss", self.loss, "must be squared or huber"))
+        if not (is_number(self.huber_delta) and math.isfinite(self.huber_delta) and self.huber_delta > 0):
+            p.append(("huber_delta", self.huber_delta, "must be a finite number > 0"))
+        if isinstance(self.num_envs, int) and isinstance(self.num_steps, int) and self.num_envs > 0 < self.num_steps:
+            spi = self.steps_per_iteration
+            if isinstance(self.buffer_size, int) and self.buffer_size < spi:
+                p.append(("buffer_size", self.buffer_size, f"must hold one iteration: >= num_envs × num_steps = {spi}"))
+            elif isinstance(self.batch_size, int) and isinstance(self.buffer_size, int) \
+                    and self.batch_size > self.buffer_unrolls * spi:
+                p.append(("batch_size", self.batch_size, f"must be <= buffer_size = {self.buffer_unrolls * spi}"))
+            r = self.replay_ratio * spi if isinstance(self.replay_ratio, (int, float)) else float("nan")
+            if not (math.isfinite(r) and r >= 1 - 1e-9 and abs(r - round(r)) < 1e-6):
+                p.append(("replay_ratio", self.replay_ratio, f"× num_envs × num_steps (= {spi}) must be a whole "
+                                                             "number >= 1 of gradient steps per iteration"))
+        return p
 
 
 class DQNState(NamedTuple):

@@ -15,14 +15,16 @@ value coefficients, value clipping, advantage normalisation, reward scale.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+import math
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, NamedTuple
 
 import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl_policy import distributions as dist
-from jaxrl_policy import losses
+from jaxrl_policy.algorithms import presets
+from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig
 from jaxrl_policy.algorithms.common import (
     HParams,
     action_space,
@@ -40,12 +42,82 @@ from jaxrl_policy.algorithms.common import (
     standardize,
     unroll_policy,
 )
-from jaxrl_policy.config import PPOConfig
-from jaxrl_policy.envs.adapter import EnvSpec
-from jaxrl_policy.networks import ActorCritic, dummy_obs, make_actor_critic
-from jaxrl_policy.normalization import RunningStats, normalize
-from jaxrl_policy.storage import make_ring
-from jaxrl_policy.types import Algorithm, Params, Transition
+from jaxrl_policy.core import distributions as dist
+from jaxrl_policy.core import losses
+from jaxrl_policy.core.config import BaseConfig
+from jaxrl_policy.core.envs import EnvSpec
+from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.core.normalization import RunningStats, normalize
+from jaxrl_policy.core.storage import make_ring
+from jaxrl_policy.core.types import Algorithm, Params, Transition
+
+
+@dataclass(frozen=True)
+class PPOConfig(ActorCriticConfig):
+    """PPO (Schulman et al. 2017) with GAE; defaults equal purejaxrl's ppo.py for CartPole-v1."""
+
+    gae_lambda: float = 0.95
+    """[traced] GAE λ in [0, 1]."""
+    num_epochs: int = 4
+    """[static] passes over each collected batch."""
+    num_minibatches: int = 4
+    """[static] minibatches per epoch; must divide num_envs × num_steps."""
+    clip_eps: float = 0.2
+    """[traced] ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
+    ent_coef: float = 0.01
+    """[traced] entropy bonus coefficient."""
+    vf_coef: float = 0.5
+    """[traced] value-loss coefficient."""
+    clip_value_loss: bool = True
+    """[traced] clip the value prediction around the old value by clip_eps (as purejaxrl)."""
+    normalize_advantages: bool = True
+    """[traced] standardise advantages per minibatch."""
+
+    algo: ClassVar[str] = "ppo"
+    TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_eps", "ent_coef", "vf_coef", "clip_value_loss",
+                                  "normalize_advantages"}
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return self.num_epochs * self.num_minibatches
+
+    @classmethod
+    def env_defaults(cls, env_id: str) -> dict[str, Any]:
+        """MinAtar as every algorithm; Pendulum-v1 and MountainCarContinuous-v0: rejax's published PPO settings;
+        ``brax:`` ids: Brax's published PPO settings scaled for CPU (``presets.py``)."""
+        if env_id.startswith("brax:"):
+            return presets.brax_defaults("ppo", env_id)
+        if env_id in presets.CONTINUOUS_DEFAULTS:
+            return {**presets.CONTINUOUS_DEFAULTS[env_id], **presets.PPO_CONTINUOUS_DEFAULTS}
+        return super().env_defaults(env_id)
+
+    def _problems(self):
+        p = super()._problems()
+        g = lambda n: getattr(self, n)  # noqa: E731
+        for name in ("gae_lambda",):
+            if not (isinstance(g(name), (int, float)) and 0 <= g(name) <= 1):
+                p.append((name, g(name), "must be in [0, 1]"))
+        for name in ("num_epochs", "num_minibatches"):
+            if not (isinstance(g(name), int) and g(name) >= 1):
+                p.append((name, g(name), "must be an integer >= 1"))
+        if not (isinstance(self.clip_eps, (int, float)) and math.isfinite(self.clip_eps) and self.clip_eps > 0):
+            p.append(("clip_eps", self.clip_eps, "must be a finite number > 0"))
+        for name in ("ent_coef", "vf_coef"):
+            if not (isinstance(g(name), (int, float)) and math.isfinite(g(name)) and g(name) >= 0):
+                p.append((name, g(name), "must be a finite number >= 0"))
+        if isinstance(self.num_minibatches, int) and self.num_minibatches >= 1 and isinstance(self.num_envs, int) \
+                and isinstance(self.num_steps, int):
+            batch = self.num_envs * self.num_steps
+            if batch % self.num_minibatches:
+                p.append(("num_minibatches", self.num_minibatches,
+                          f"must divide the batch num_envs × num_steps = {batch}"))
+            elif self.normalize_advantages and batch // self.num_minibatches < 2:
+                p.append(("normalize_advantages", True, "needs minibatches of at least 2 samples"))
+            elif self.torso == "gru" and self.num_envs % self.num_minibatches:
+                p.append(("num_minibatches", self.num_minibatches,
+                          f"must divide num_envs = {self.num_envs} with torso gru (minibatches are whole unrolls of "
+                          "some envs, replayed from their stored recurrent state)"))
+        return p
 
 
 class PPOState(NamedTuple):

@@ -1,0 +1,335 @@
+"""Frozen, validated configs: the base every algorithm's config extends (each algorithm file holds its own).
+
+Every field is a command-line flag with the same name (``num_envs`` ↔ ``--num-envs``).
+Construction validates every field at once and raises one ``ValueError`` that names each bad
+field, its value and the rule — before anything is traced or compiled.
+
+Units: ``*_timesteps`` / ``*_interval`` / ``learning_starts`` count env steps summed over all
+parallel envs of one seed (the convention of purejaxrl and CleanRL); an *iteration* collects
+``num_envs × num_steps`` env steps and then learns.
+"""
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from jaxrl_policy.core.envs import env_spec, unknown_env_message
+
+Activation = Literal["tanh", "relu", "gelu", "silu"]
+Torso = Literal["auto", "mlp", "cnn", "gru"]
+
+
+class ConfigError(ValueError):
+    """A config failed validation; ``problems`` lists ``(field, value, rule)``."""
+
+    def __init__(self, problems: list[tuple[str, Any, str]], algo: str):
+        self.problems = problems
+        lines = [f"  {name} = {value!r}: {rule}" for name, value, rule in problems]
+        super().__init__(f"invalid {algo} config ({len(problems)} problem(s)):\n" + "\n".join(lines))
+
+
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+INT32_MAX = 2**31 - 1  # env-step counters and traced integers are int32 in the program
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # traced floats are float32
+
+
+def _type_problems(cfg) -> list[tuple[str, Any, str]]:
+    """Rules every field obeys by its annotation, before the per-field rules: a ``bool`` field holds
+    true/false; an ``int`` or ``float`` field holds a number that is not a bool, fits int32 / float32
+    (the program's dtypes: a larger value would wrap or become inf inside the jit) and is finite."""
+    out = []
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        v, tp = getattr(cfg, f.name), hints[f.name]
+        args = typing.get_args(tp)
+        if type(None) in args:
+            if v is None:
+                continue
+            rest = [a for a in args if a is not type(None)]
+            tp = rest[0] if len(rest) == 1 else tp
+        if tp is bool:
+            if not isinstance(v, (bool, np.bool_)):
+                out.append((f.name, v, "must be true or false"))
+        elif tp in (int, float) and isinstance(v, (bool, np.bool_)):
+            out.append((f.name, v, f"must be {'an integer' if tp is int else 'a number'}, not a bool"))
+        elif tp is int and is_int(v) and not -INT32_MAX - 1 <= v <= INT32_MAX:
+            out.append((f.name, v, "must fit in int32 (|value| < 2**31)"))
+        elif tp is float and is_number(v) and not (math.isfinite(v) and abs(v) <= FLOAT32_MAX):
+            out.append((f.name, v, "must be a finite number within float32's range (|value| <= 3.4e38)"))
+    return out
+
+
+_VALIDATE = contextvars.ContextVar("jaxrl_policy_validate", default=True)
+
+
+@contextlib.contextmanager
+def deferred_validation():
+    """Build configs without validating them (the CLI parses first, then validates once)."""
+    token = _VALIDATE.set(False)
+    try:
+        yield
+    finally:
+        _VALIDATE.reset(token)
+
+
+@dataclass(frozen=True)
+class BaseConfig:
+    """Fields every algorithm shares."""
+
+    env_id: str = "CartPole-v1"
+    """[static] gymnax environment id (or a ``Probe-*`` id used by tests)."""
+    seed: int = 0
+    """[static] base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
+    num_envs: int = 4
+    """[static] parallel environments per seed (E)."""
+    num_steps: int = 128
+    """[static] env steps per environment per iteration (T, the unroll length)."""
+    total_timesteps: int = 500_000
+    """[static] env-step budget per seed, summed over envs; rounded down to whole iterations."""
+    learning_rate: float = 2.5e-4
+    """[traced] Adam step size (initial value when annealed)."""
+    anneal_lr: bool = True
+    """[traced] linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
+    adam_eps: float = 1e-5
+    """[traced] Adam epsilon."""
+    max_grad_norm: float | None = 0.5
+    """[traced] clip the global gradient norm to this value; None disables clipping."""
+    gamma: float = 0.99
+    """[traced] discount factor γ in [0, 1]."""
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    """[static] widths of the torso's dense layers."""
+    activation: Activation = "tanh"
+    """[static] torso activation."""
+    orthogonal_init: bool = True
+    """[static] orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
+    torso: Torso = "auto"
+    """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise; gru = MLP then a GRU core."""
+    rnn_size: int = 128
+    """[static] units of the GRU core when torso = gru."""
+    normalize_observations: bool = False
+    """[static] standardise observations with running statistics kept in the agent state."""
+    reward_scale: float = 1.0
+    """[traced] rewards are multiplied by this before learning (returns logged unscaled)."""
+    num_chunks: int = 20
+    """[static] host-visible chunks the run is split into (a progress line and log rows after each)."""
+    eval_every: int | None = None
+    """[static] env steps between evaluations of the greedy policy; None = after every chunk; 0 = at the end only."""
+    eval_episodes: int = 16
+    """[static] episodes per evaluation (run in parallel, one per env, from fixed keys); 0 = no evaluation."""
+    eval_max_steps: int | None = None
+    """[static] steps an evaluation episode may last; None = the env's time limit."""
+    eval_seed: int = 12345
+    """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
+    dataset: str | None = None
+    """[static] learn from this fixed dataset (jaxrl-policy collect) instead of acting: no env steps (dqn, distill)."""
+
+    algo: ClassVar[str] = "base"
+    TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma",
+                                                   "reward_scale"})
+    CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
+    RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
+    OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
+    TEACHERS: ClassVar[bool] = False  # whether its factory takes Teacher values (built from a ``teachers`` field)
+    """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
+
+    # ---- derived quantities -------------------------------------------------------------
+    @property
+    def steps_per_iteration(self) -> int:
+        return self.num_envs * self.num_steps
+
+    @property
+    def num_iterations(self) -> int:
+        return self.total_timesteps // self.steps_per_iteration
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        """Optimizer steps per iteration (each algorithm's own)."""
+        raise NotImplementedError
+
+    @property
+    def iterations_per_chunk(self) -> int:
+        """Iterations per host-visible chunk: ⌈num_iterations / num_chunks⌉ (the last chunk may be partial)."""
+        n = max(1, self.num_iterations)
+        return -(-n // max(1, min(self.num_chunks, n)))
+
+    def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
+        """This config with storage for ``unrolls`` unrolls (an offline run holds the whole dataset)."""
+        raise NotImplementedError(f"{self.algo} does not learn from datasets")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["algo"] = self.algo
+        return d
+
+    def replace(self, **changes) -> BaseConfig:
+        """A validated copy with ``changes`` (unknown names raise with a suggestion, as ``default_config``)."""
+        _check_names(type(self), changes)
+        return dataclasses.replace(self, **tuples(changes))
+
+    @classmethod
+    def env_defaults(cls, env_id: str) -> dict[str, Any]:
+        """Per-environment defaults, applied before the user's overrides (``algorithms/presets.py``): MinAtar
+        gets image-sized networks and longer runs; an algorithm overrides this for its own presets."""
+        if env_id.endswith("-MinAtar"):
+            return dict(MINATAR_DEFAULTS)
+        return {}
+
+    @classmethod
+    def static_fields(cls) -> tuple[str, ...]:
+        """Fields that shape the compiled program: one compile per combination of their values."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.name not in cls.TRACED)
+
+    # ---- validation ---------------------------------------------------------------------
+    def _problems(self) -> list[tuple[str, Any, str]]:
+        p: list[tuple[str, Any, str]] = []
+
+        def check(name, ok, rule):
+            if not ok:
+                p.append((name, getattr(self, name), rule))
+
+        def finite_pos(name):
+            v = getattr(self, name)
+            check(name, isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0,
+                  "must be a finite number > 0")
+
+        def unit(name, lo_open=False):
+            v = getattr(self, name)
+            ok = isinstance(v, (int, float)) and not isinstance(v, bool) and (0 < v <= 1 if lo_open else 0 <= v <= 1)
+            check(name, ok, "must be in (0, 1]" if lo_open else "must be in [0, 1]")
+
+        def pos_int(name, minimum=1):
+            v = getattr(self, name)
+            check(name, isinstance(v, int) and not isinstance(v, bool) and v >= minimum,
+                  f"must be an integer >= {minimum}")
+
+        msg = unknown_env_message(self.env_id) if isinstance(self.env_id, str) else "must be a string"
+        check("env_id", msg is None, msg or "")
+        pos_int("seed", 0)
+        pos_int("num_envs")
+        pos_int("num_steps")
+        pos_int("total_timesteps")
+        pos_int("num_chunks")
+        pos_int("eval_episodes", 0)
+        pos_int("eval_seed", 0)
+        if self.eval_every is not None:
+            pos_int("eval_every", 0)
+        if self.eval_max_steps is not None:
+            pos_int("eval_max_steps")
+        finite_pos("learning_rate")
+        finite_pos("adam_eps")
+        if self.max_grad_norm is not None:
+            finite_pos("max_grad_norm")
+        unit("gamma")
+        check("hidden_sizes", isinstance(self.hidden_sizes, tuple) and len(self.hidden_sizes) > 0
+              and all(isinstance(h, int) and h > 0 for h in self.hidden_sizes),
+              "must be a non-empty tuple of positive integers")
+        check("activation", self.activation in ("tanh", "relu", "gelu", "silu"), "must be tanh, relu, gelu or silu")
+        check("torso", self.torso in ("auto", "mlp", "cnn", "gru"), "must be auto, mlp, cnn or gru")
+        pos_int("rnn_size")
+        if self.torso == "gru":
+            check("torso", self.RECURRENT, f"{self.algo} has no recurrent policy; use ppo or vtrace, or torso mlp/cnn")
+        check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
+        if self.dataset is not None and not isinstance(self.dataset, str):
+            check("dataset", False, "must be a file path (a string) or None")
+        elif self.dataset is not None:  # (the file itself is checked by run/preflight.py, before compiling)
+            check("dataset", self.OFFLINE, f"{self.algo} does not learn from datasets (dqn and distill do)")
+            check("normalize_observations", not self.normalize_observations,
+                  "no running statistics offline (they are updated from acting)")
+        finite_pos("reward_scale")
+        if not p:
+            check("total_timesteps", self.total_timesteps >= self.steps_per_iteration,
+                  f"must be >= num_envs × num_steps = {self.steps_per_iteration} (one iteration)")
+        spec = None
+        if msg is None:
+            try:
+                spec = env_spec(self.env_id)
+            except Exception as e:  # any failure to build the env (MNISTBandit-bsuite downloads MNIST) is the id's
+                check("env_id", False, f"gymnax could not build this environment ({type(e).__name__}: {e})")
+        if spec is not None:
+            check("env_id", spec.num_actions is not None or self.CONTINUOUS_ACTIONS,
+                  f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one "
+                  "(ppo and vtrace act in continuous spaces)")
+            if self.torso == "cnn":
+                check("torso", len(spec.obs_shape) == 3, f"cnn needs [H, W, C] observations; got {spec.obs_shape}")
+            if self.torso == "gru":
+                check("torso", len(spec.obs_shape) == 1, f"gru needs flat observations; got {spec.obs_shape}")
+            if self.eval_episodes and self.eval_max_steps is None and spec.max_episode_steps is None:
+                check("eval_max_steps", False,
+                      f"must be set: {self.env_id} has no time limit to end evaluation episodes")
+        return p
+
+    def __post_init__(self):
+        if _VALIDATE.get():
+            self.validate()
+
+    def validate(self) -> None:
+        """Raise one ``ConfigError`` naming every bad field, its value and the rule (one rule per field:
+        the type rules of ``_type_problems`` first)."""
+        problems = _type_problems(self)
+        bad = {name for name, _, _ in problems}
+        problems += [q for q in self._problems() if q[0] not in bad]
+        if problems:
+            raise ConfigError(problems, self.algo)
+
+
+
+# MinAtar for every algorithm without presets of its own: image observations, longer runs, ReLU.
+MINATAR_DEFAULTS: dict[str, Any] = {"activation": "relu", "total_timesteps": 10_000_000, "num_envs": 64,
+                                    "hidden_sizes": (256,)}
+
+
+def tuples(d: dict[str, Any]) -> dict[str, Any]:
+    """``d`` with lists turned into tuples (JSON and the command line give lists; tuple fields are frozen)."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _check_names(cls: type[BaseConfig], names) -> None:
+    fields = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in names if k not in fields]
+    if unknown:
+        lines = []
+        for k in unknown:
+            close = difflib.get_close_matches(k, fields, n=2)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            lines.append(f"  {k}: not a {cls.algo} config field{hint}")
+        raise ValueError(f"unknown {cls.algo} config field(s):\n" + "\n".join(lines))
+
+
+# dtypes of the traced fields as program data: int fields stay integers, flags become 0/1 floats
+_INT_HPARAMS = frozenset({"learning_starts", "target_update_interval", "policy_lag"})
+
+
+def hparam_value(name: str, value: Any) -> np.generic:
+    """A traced field's value as the numpy scalar the program receives (None → +inf: "no clipping")."""
+    if name in _INT_HPARAMS:
+        return np.int32(value)
+    return np.float32(np.inf if value is None else float(value))
+
+
+def hparams(cfg: BaseConfig) -> dict[str, np.generic]:
+    """The config's traced fields as a pytree of numpy scalars: ``train(key, hparams)``'s second argument.
+
+    ``make_train(cfg)(key)`` uses exactly these values; pass a dict with some of them replaced (or
+    stacked along a leading axis and ``jax.vmap``-ed) to run other points with the same compiled
+    program. Booleans become 0/1 floats, ``max_grad_norm = None`` becomes +inf.
+    """
+    return {name: hparam_value(name, getattr(cfg, name)) for name in sorted(cfg.TRACED)}
+
+
+__all__ = ["BaseConfig", "ConfigError", "deferred_validation", "is_int", "is_number", "hparams", "hparam_value",
+           "tuples", "MINATAR_DEFAULTS", "Activation", "Torso"]
