@@ -45,7 +45,7 @@ from jaxrl_policy.io.rundir import atomic_write_json, atomic_write_text, fmt_byt
 from jaxrl_policy.run.build import config_from_dict, state_bytes
 from jaxrl_policy.run.divergence import DivergenceGuard
 from jaxrl_policy.run.mesh import check_devices, choose_mesh, is_writer
-from jaxrl_policy.run.runner import run_batch, stderr_note
+from jaxrl_policy.run.runner import RunOptions, run_batch, stderr_note
 
 SAFETY = 3.0  # working memory of a program ≈ SAFETY × its carried state (activations, gradients, copies)
 
@@ -362,23 +362,24 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
                      f"per point × {num_seeds} seeds, {s['points_per_batch']} points per program "
                      f"({fmt_bytes(s['points_per_batch'] * s['state_bytes_per_point'])})")
     writer = is_writer()
-    guard = guard if guard is not None else DivergenceGuard()
-    note = note if note is not None else stderr_note
+    opts = RunOptions(log_rows=log_rows, progress=progress, checkpoint_every_s=checkpoint_every_s, devices=devices,
+                      mesh_shape=mesh_shape, sinks=sinks, guard=guard if guard is not None else DivergenceGuard(),
+                      note=note if note is not None else stderr_note)
     folder: Any = contextlib.nullcontext()
     if writer:
         state = max(s["state_bytes_per_point"] * s["points_per_batch"] for s in sizes)
         need = space_needed(state if checkpoint_every_s is not None else 0, checkpoint_every_s is not None,
                             log_rows * num_seeds * len(points))
-        folder = open_run_folder(out, resume=resume, overwrite=overwrite, need_bytes=need, depth=1, note=note)
+        folder = open_run_folder(out, resume=resume, overwrite=overwrite, need_bytes=need, depth=1, note=opts.note)
     with folder:
         if writer and not resume:
             atomic_write_json(out / "sweep.json", doc, indent=2, default=str)
-        return _run_batches(plan, points, batches, num_seeds, out, base, resume, writer, log_rows, progress,
-                            checkpoint_every_s, devices, mesh_shape, sinks, guard, note)
+        return _run_batches(plan, points, batches, num_seeds, out, resume, writer, opts)
 
 
-def _run_batches(plan, points, batches, num_seeds, out, base, resume, writer, log_rows, progress, checkpoint_every_s,
-                 devices, mesh_shape, sinks, guard, note) -> dict[str, Any]:
+def _run_batches(plan: SweepPlan, points: list[dict[str, Any]], batches: list[dict[str, Any]], num_seeds: int,
+                 out: Path, resume: bool, writer: bool, opts: RunOptions) -> dict[str, Any]:
+    base = plan.base
     summaries: dict[int, dict[str, Any]] = {}
     for bi, b in enumerate(batches):
         g = plan.groups[b["group"]]
@@ -399,9 +400,8 @@ def _run_batches(plan, points, batches, num_seeds, out, base, resume, writer, lo
         def hparams_of(p, pts=pts, ids=ids, traced=tuple(g.traced)):
             return dict(pts[p]) | {k: _plain(points[ids[p]][k]) for k in points[ids[p]] if k not in traced}
 
-        res = run_batch(g.cfg, pts, num_seeds, dirs, state_dir=out, log_rows=log_rows, progress=progress,
-                        checkpoint_every_s=checkpoint_every_s, resume=cont, label=label, hparams_of=hparams_of,
-                        devices=devices, mesh_shape=mesh_shape, sinks=sinks, guard=guard, note=note)
+        res = run_batch(g.cfg, pts, num_seeds, dirs, state_dir=out, opts=opts, resume=cont, label=label,
+                        hparams_of=hparams_of)
         summaries.update(zip(b["points"], res, strict=False))  # (the padding's summaries are dropped)
     runs = [summaries[i] for i in range(len(points))]
     if writer:
