@@ -18,7 +18,7 @@ import jax.numpy as jnp
 
 from jaxrl_policy.algorithms.common import init_optimizer, make_update, sample_categorical
 from jaxrl_policy.core import losses
-from jaxrl_policy.core.config import BaseConfig
+from jaxrl_policy.core.config import BaseConfig, Traced
 from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.storage import make_ring
 from jaxrl_policy.core.types import Algorithm
@@ -32,17 +32,16 @@ class A2CConfig(BaseConfig):
     num_envs: int = 16
     num_steps: int = 8
     learning_rate: float = 1e-3
-    gae_lambda: float = 1.0
-    """[traced] GAE λ (1: the n-step return of the unroll)."""
-    ent_coef: float = 0.01
-    """[traced] entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """[traced] value-loss coefficient."""
+    gae_lambda: Traced[float] = 1.0
+    """GAE λ (1: the n-step return of the unroll)."""
+    ent_coef: Traced[float] = 0.01
+    """entropy bonus coefficient."""
+    vf_coef: Traced[float] = 0.5
+    """value-loss coefficient."""
     share_torso: bool = False
-    """[static] actor and critic share one torso (``make_actor_critic`` reads it)."""
+    """actor and critic share one torso (``make_actor_critic`` reads it)."""
 
     algo: ClassVar[str] = "a2c"
-    TRACED = BaseConfig.TRACED | {"gae_lambda", "ent_coef", "vf_coef"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:

@@ -92,9 +92,50 @@ def test_every_field_documented():
             documented = [i for i, line in enumerate(lines)
                           if line.startswith(f"    {f.name}:") and lines[i + 1].strip().startswith('"""')]
             assert documented, f"{cls.__name__}.{f.name} has no docstring"
-            # the docstring says whether the field is data of the program or shapes it, truthfully
-            tag = "[traced]" if f.name in cls.TRACED else "[static]"
-            assert all(lines[i + 1].strip().startswith('"""' + tag) for i in documented), (cls.__name__, f.name, tag)
+
+
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "vtrace", "distill"])
+def test_traced_status_is_written_once_and_the_help_tag_follows_it(algo, capsys):
+    """``Traced[...]`` where a field is introduced decides everything: the traced set, the program's dtype and
+    the ``[traced]`` tag of ``--help`` (no docstring repeats it)."""
+    import inspect
+    import re
+
+    import numpy as np
+
+    from jaxrl_policy.cli.main import main
+    from jaxrl_policy.core.config import hparams, int_traced_fields
+    from jaxrl_policy.run.build import config_class
+    cls = config_class(algo)
+    src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__.startswith("jaxrl_policy."))
+    assert "[traced]" not in src and "[static]" not in src and "TRACED = " not in src
+    for name in cls.TRACED:  # a subclass that only changes a default (DQN's learning_rate) keeps the status
+        own = [k.__dict__.get("__annotations__", {}).get(name) for k in cls.__mro__]
+        assert any("Traced" in str(a) for a in own if a is not None), name
+    if algo != "distill":  # (a distill config needs a teacher folder)
+        hp = hparams(default_config(algo, "CartPole-v1"))
+        assert {k for k, v in hp.items() if v.dtype == np.int32} == set(int_traced_fields(cls))
+    with pytest.raises(SystemExit):
+        main(["train", "--algo", algo, "--help"])
+    out = capsys.readouterr().out.replace("\n", " ")
+    flat = " ".join(out.split())
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        assert flag in flat, flag
+        # the help text of the field runs from its flag to the next one: [traced] appears there iff traced
+        chunk = re.search(re.escape(flag) + r"(?:, --no-[\w-]+)? (.*?)(?= --[a-z]|$)", flat).group(1)
+        assert ("[traced]" in chunk) == (f.name in cls.TRACED), (f.name, chunk)
+
+
+def test_a_traced_set_written_by_hand_is_refused():
+    from typing import ClassVar
+
+    from jaxrl_policy.core.config import BaseConfig
+    with pytest.raises(TypeError, match="declare traced fields by their annotation"):
+        @dataclasses.dataclass(frozen=True)
+        class Old(BaseConfig):
+            algo: ClassVar[str] = "old"
+            TRACED = frozenset({"learning_rate"})
 
 
 def test_hparams_are_the_traced_fields_with_program_dtypes():

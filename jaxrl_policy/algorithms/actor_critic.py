@@ -15,13 +15,13 @@ class ActorCriticConfig(BaseConfig):
     """Fields of the actor-critic algorithms (PPO, V-trace): the policy head, continuous actions."""
 
     share_torso: bool = False
-    """[static] one torso for policy and value (purejaxrl uses two; a gru core is always shared)."""
+    """one torso for policy and value (purejaxrl uses two; a gru core is always shared)."""
     action_squash: Literal["clip", "tanh"] = "clip"
-    """[static] continuous actions: clip the Gaussian sample to the bounds in the env, or squash it with tanh."""
+    """continuous actions: clip the Gaussian sample to the bounds in the env, or squash it with tanh."""
     state_dependent_std: bool = False
-    """[static] continuous actions: the log-std is a head of the network (default: one learned vector)."""
+    """continuous actions: the log-std is a head of the network (default: one learned vector)."""
     log_std_init: float = 0.0
-    """[static] continuous actions: initial log-std of the Gaussian policy."""
+    """continuous actions: initial log-std of the Gaussian policy."""
 
     CONTINUOUS_ACTIONS: ClassVar[bool] = True
     RECURRENT: ClassVar[bool] = True

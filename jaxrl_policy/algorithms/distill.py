@@ -52,7 +52,7 @@ from jaxrl_policy.algorithms.common import (
     unroll_policy,
 )
 from jaxrl_policy.core import losses
-from jaxrl_policy.core.config import BaseConfig, is_int, is_number
+from jaxrl_policy.core.config import BaseConfig, Traced, is_int, is_number
 from jaxrl_policy.core.envs import EnvSpec, env_spec, split_env_id, unknown_env_message
 from jaxrl_policy.core.envs.wrappers import observation_view
 from jaxrl_policy.core.losses.distill import DIVERGENCES
@@ -80,41 +80,41 @@ class DistillConfig(ActorCriticConfig):
     """
 
     teachers: tuple[str, ...] = ()
-    """[static] run folders of the teachers (config.json + checkpoints/); at least one."""
+    """run folders of the teachers (config.json + checkpoints/); at least one."""
     teacher_seed: int = 0
-    """[static] which seed of each teacher run teaches: an index into the run's seeds list."""
+    """which seed of each teacher run teaches: an index into the run's seeds list."""
     teacher_temperature: float = 1.0
-    """[static] teacher logits are divided by τ (a DQN teacher acts by softmax(Q / τ))."""
+    """teacher logits are divided by τ (a DQN teacher acts by softmax(Q / τ))."""
     mode: DistillMode = "on-policy"
-    """[static] who acts: off-policy = the teacher, on-policy = the student, mixed = the teacher with probability β."""
+    """who acts: off-policy = the teacher, on-policy = the student, mixed = the teacher with probability β."""
     divergence: Divergence = "forward"
-    """[static] per-state loss: forward = KL(teacher ‖ student), reverse = KL(student ‖ teacher), jsd = GKD's JSD(β)."""
-    jsd_beta: float = 0.5
-    """[traced] β of the generalised JSD (divergence = jsd), in (0, 1)."""
-    beta_start: float = 1.0
-    """[traced] mixed mode: probability that the teacher acts at the start."""
-    beta_end: float = 0.0
-    """[traced] mixed mode: probability that the teacher acts after the decay."""
-    beta_decay_fraction: float = 0.5
-    """[traced] mixed mode: fraction of total_timesteps over which β decays linearly."""
+    """per-state loss: forward = KL(teacher ‖ student), reverse = KL(student ‖ teacher), jsd = GKD's JSD(β)."""
+    jsd_beta: Traced[float] = 0.5
+    """β of the generalised JSD (divergence = jsd), in (0, 1)."""
+    beta_start: Traced[float] = 1.0
+    """mixed mode: probability that the teacher acts at the start."""
+    beta_end: Traced[float] = 0.0
+    """mixed mode: probability that the teacher acts after the decay."""
+    beta_decay_fraction: Traced[float] = 0.5
+    """mixed mode: fraction of total_timesteps over which β decays linearly."""
     student_obs: str | None = None
-    """[static] an observation-wrapper env id of env_id (e.g. CartPole-v1-NoVelocity): what the student sees."""
-    distill_coef: float = 1.0
-    """[traced] weight of the distillation loss."""
-    rl_coef: float = 0.0
-    """[traced] weight of the env-reward term (V-trace actor-critic with ρ̄ = c̄ = 1 on the acting data); 0 = none."""
-    gae_lambda: float = 0.95
-    """[traced] λ of the V-trace targets of the reward term."""
-    ent_coef: float = 0.0
-    """[traced] entropy bonus of the reward term."""
-    vf_coef: float = 0.5
-    """[traced] value-loss weight of the reward term."""
+    """an observation-wrapper env id of env_id (e.g. CartPole-v1-NoVelocity): what the student sees."""
+    distill_coef: Traced[float] = 1.0
+    """weight of the distillation loss."""
+    rl_coef: Traced[float] = 0.0
+    """weight of the env-reward term (V-trace actor-critic with ρ̄ = c̄ = 1 on the acting data); 0 = none."""
+    gae_lambda: Traced[float] = 0.95
+    """λ of the V-trace targets of the reward term."""
+    ent_coef: Traced[float] = 0.0
+    """entropy bonus of the reward term."""
+    vf_coef: Traced[float] = 0.5
+    """value-loss weight of the reward term."""
     num_epochs: int = 2
-    """[static] unrolls drawn from storage per iteration (the first is the newest)."""
+    """unrolls drawn from storage per iteration (the first is the newest)."""
     num_minibatches: int = 2
-    """[static] minibatches per drawn unroll, split along the env axis (must divide num_envs)."""
+    """minibatches per drawn unroll, split along the env axis (must divide num_envs)."""
     replay_capacity: int = 1
-    """[static] unrolls kept (K); 1 = only the latest."""
+    """unrolls kept (K); 1 = only the latest."""
 
     num_envs: int = 8
     num_steps: int = 64
@@ -129,8 +129,6 @@ class DistillConfig(ActorCriticConfig):
 
     def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
         return dataclasses.replace(self, replay_capacity=unrolls)
-    TRACED = BaseConfig.TRACED | {"jsd_beta", "beta_start", "beta_end", "beta_decay_fraction", "distill_coef",
-                                  "rl_coef", "gae_lambda", "ent_coef", "vf_coef"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:

@@ -32,7 +32,7 @@ from jaxrl_policy.algorithms.common import (
     observe_obs_stats,
 )
 from jaxrl_policy.core import losses
-from jaxrl_policy.core.config import Activation, BaseConfig, is_number
+from jaxrl_policy.core.config import Activation, BaseConfig, Traced, is_number
 from jaxrl_policy.core.envs import EnvSpec
 from jaxrl_policy.core.networks import dummy_obs, make_q_network
 from jaxrl_policy.core.normalization import RunningStats, normalize
@@ -57,37 +57,35 @@ class DQNConfig(BaseConfig):
     activation: Activation = "relu"
     orthogonal_init: bool = False
     buffer_size: int = 10_000
-    """[static] replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
+    """replay capacity in transitions (rounded down to whole unrolls of num_envs × num_steps)."""
     batch_size: int = 128
-    """[static] transitions per gradient step."""
+    """transitions per gradient step."""
     replay_ratio: float = 0.1
-    """[static] gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
-    learning_starts: int = 10_000
-    """[traced] env steps collected before the first gradient step."""
-    target_update_interval: int = 500
-    """[traced] env steps between target-network updates."""
-    tau: float = 1.0
-    """[traced] target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
-    eps_start: float = 1.0
-    """[traced] ε-greedy ε at the start."""
-    eps_end: float = 0.05
-    """[traced] ε-greedy ε after the decay."""
-    eps_decay_fraction: float = 0.5
-    """[traced] fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
+    """gradient steps per env step; × num_envs × num_steps must be a whole number >= 1."""
+    learning_starts: Traced[int] = 10_000
+    """env steps collected before the first gradient step."""
+    target_update_interval: Traced[int] = 500
+    """env steps between target-network updates."""
+    tau: Traced[float] = 1.0
+    """target update θ⁻ ← τ θ + (1 − τ) θ⁻; 1 is a hard copy."""
+    eps_start: Traced[float] = 1.0
+    """ε-greedy ε at the start."""
+    eps_end: Traced[float] = 0.05
+    """ε-greedy ε after the decay."""
+    eps_decay_fraction: Traced[float] = 0.5
+    """fraction of total_timesteps over which ε decays linearly (purejaxrl: 25e4 of 5e5)."""
     double_q: bool = False
-    """[static] select the bootstrap action with the online network (double DQN)."""
+    """select the bootstrap action with the online network (double DQN)."""
     loss: Literal["squared", "huber"] = "squared"
-    """[static] TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber."""
-    huber_delta: float = 1.0
-    """[traced] Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
+    """TD loss: squared (0.5 δ², purejaxrl's MSE up to a factor) or Huber."""
+    huber_delta: Traced[float] = 1.0
+    """Huber loss δ (quadratic within ±δ, linear outside); used when loss = huber."""
 
     algo: ClassVar[str] = "dqn"
     OFFLINE: ClassVar[bool] = True
 
     def with_replay_unrolls(self, unrolls: int) -> BaseConfig:
         return dataclasses.replace(self, buffer_size=unrolls * self.steps_per_iteration)
-    TRACED = BaseConfig.TRACED | {"learning_starts", "target_update_interval", "tau", "eps_start", "eps_end",
-                                  "eps_decay_fraction", "huber_delta"}
 
     @classmethod
     def env_defaults(cls, env_id: str) -> dict[str, Any]:

@@ -44,7 +44,7 @@ from jaxrl_policy.algorithms.common import (
 )
 from jaxrl_policy.core import distributions as dist
 from jaxrl_policy.core import losses
-from jaxrl_policy.core.config import BaseConfig
+from jaxrl_policy.core.config import Traced
 from jaxrl_policy.core.envs import EnvSpec
 from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
@@ -56,26 +56,24 @@ from jaxrl_policy.core.types import Algorithm, Params, Transition
 class PPOConfig(ActorCriticConfig):
     """PPO (Schulman et al. 2017) with GAE; defaults equal purejaxrl's ppo.py for CartPole-v1."""
 
-    gae_lambda: float = 0.95
-    """[traced] GAE λ in [0, 1]."""
+    gae_lambda: Traced[float] = 0.95
+    """GAE λ in [0, 1]."""
     num_epochs: int = 4
-    """[static] passes over each collected batch."""
+    """passes over each collected batch."""
     num_minibatches: int = 4
-    """[static] minibatches per epoch; must divide num_envs × num_steps."""
-    clip_eps: float = 0.2
-    """[traced] ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
-    ent_coef: float = 0.01
-    """[traced] entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """[traced] value-loss coefficient."""
-    clip_value_loss: bool = True
-    """[traced] clip the value prediction around the old value by clip_eps (as purejaxrl)."""
-    normalize_advantages: bool = True
-    """[traced] standardise advantages per minibatch."""
+    """minibatches per epoch; must divide num_envs × num_steps."""
+    clip_eps: Traced[float] = 0.2
+    """ratio clipping ε of the surrogate (and of the value loss when clip_value_loss)."""
+    ent_coef: Traced[float] = 0.01
+    """entropy bonus coefficient."""
+    vf_coef: Traced[float] = 0.5
+    """value-loss coefficient."""
+    clip_value_loss: Traced[bool] = True
+    """clip the value prediction around the old value by clip_eps (as purejaxrl)."""
+    normalize_advantages: Traced[bool] = True
+    """standardise advantages per minibatch."""
 
     algo: ClassVar[str] = "ppo"
-    TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_eps", "ent_coef", "vf_coef", "clip_value_loss",
-                                  "normalize_advantages"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:

@@ -46,7 +46,7 @@ from jaxrl_policy.algorithms.common import (
 )
 from jaxrl_policy.core import distributions as dist
 from jaxrl_policy.core import losses
-from jaxrl_policy.core.config import BaseConfig, is_int
+from jaxrl_policy.core.config import Traced, is_int
 from jaxrl_policy.core.envs import EnvSpec
 from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
@@ -69,38 +69,35 @@ class VTraceConfig(ActorCriticConfig):
     num_envs: int = 4
     num_steps: int = 128
     learning_rate: float = 5e-4
-    gae_lambda: float = 1.0
-    """[traced] λ of the V-trace trace (c_t = λ min(c̄, ρ_t)); with ρ = 1 the targets equal GAE(λ)."""
-    clip_rho_threshold: float = 1.0
-    """[traced] ρ̄: truncation of the importance weight in the value target."""
-    clip_pg_rho_threshold: float = 1.0
-    """[traced] ρ̄ of the policy-gradient advantage."""
-    clip_c_threshold: float = 1.0
-    """[traced] c̄: truncation of the trace coefficients."""
-    ent_coef: float = 0.001
-    """[traced] entropy bonus coefficient."""
-    vf_coef: float = 0.5
-    """[traced] value-loss coefficient."""
-    policy_lag: int = 0
-    """[traced] acting parameters are this many gradient steps older than the learner's (L <= max_policy_lag)."""
+    gae_lambda: Traced[float] = 1.0
+    """λ of the V-trace trace (c_t = λ min(c̄, ρ_t)); with ρ = 1 the targets equal GAE(λ)."""
+    clip_rho_threshold: Traced[float] = 1.0
+    """ρ̄: truncation of the importance weight in the value target."""
+    clip_pg_rho_threshold: Traced[float] = 1.0
+    """ρ̄ of the policy-gradient advantage."""
+    clip_c_threshold: Traced[float] = 1.0
+    """c̄: truncation of the trace coefficients."""
+    ent_coef: Traced[float] = 0.001
+    """entropy bonus coefficient."""
+    vf_coef: Traced[float] = 0.5
+    """value-loss coefficient."""
+    policy_lag: Traced[int] = 0
+    """acting parameters are this many gradient steps older than the learner's (L <= max_policy_lag)."""
     max_policy_lag: int | None = None
-    """[static] size of the ring of past parameters, the largest policy_lag a program can run; None = policy_lag."""
+    """size of the ring of past parameters, the largest policy_lag a program can run; None = policy_lag."""
     replay_capacity: int = 1
-    """[static] unrolls kept (K); 1 = only the latest."""
+    """unrolls kept (K); 1 = only the latest."""
     replay_ratio: int = 4
-    """[static] passes per iteration; the first uses the newest unroll, the rest uniform draws from the K kept
+    """passes per iteration; the first uses the newest unroll, the rest uniform draws from the K kept
     (with K = 1 every pass reuses the newest unroll, like PPO's epochs)."""
     num_minibatches: int = 4
-    """[static] minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
-    normalize_advantages: bool = False
-    """[traced] standardise the policy-gradient advantages per minibatch."""
-    off_policy_correction: bool = True
-    """[traced] weight stale data by the truncated importance ratios; false = treat it as on-policy (ρ = c = 1)."""
+    """minibatches per sampled unroll, split along the env axis (must divide num_envs)."""
+    normalize_advantages: Traced[bool] = False
+    """standardise the policy-gradient advantages per minibatch."""
+    off_policy_correction: Traced[bool] = True
+    """weight stale data by the truncated importance ratios; false = treat it as on-policy (ρ = c = 1)."""
 
     algo: ClassVar[str] = "vtrace"
-    TRACED = BaseConfig.TRACED | {"gae_lambda", "clip_rho_threshold", "clip_pg_rho_threshold", "clip_c_threshold",
-                                  "ent_coef", "vf_coef", "policy_lag", "normalize_advantages",
-                                  "off_policy_correction"}
 
     @property
     def gradient_steps_per_iteration(self) -> int:

@@ -9,13 +9,15 @@ import math
 import os
 import shutil
 import sys
+import typing
 from pathlib import Path
+from typing import Annotated
 
 import jax
 import tyro
 
 from jaxrl_policy._xla_flags import set_cpu_threads
-from jaxrl_policy.core.config import ConfigError, deferred_validation
+from jaxrl_policy.core.config import BaseConfig, ConfigError, deferred_validation
 from jaxrl_policy.io.sinks import make_sinks
 from jaxrl_policy.run.build import config_class, default_config
 from jaxrl_policy.run.divergence import DivergenceGuard
@@ -44,14 +46,41 @@ def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: di
             default = default_config(algo, env, **(shared or {}))
     except ValueError as e:
         fail(str(e))
+    cls = type(default)
+    flags = cli_class(cls)
     with deferred_validation():  # tyro builds the dataclass; we validate once, with our message
-        cfg = tyro.cli(type(default), default=default, args=rest, prog=prog,
-                       description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
+        parsed = tyro.cli(flags, default=flags(**_values(default)), args=rest, prog=prog,
+                          description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
+        cfg = cls(**_values(parsed))
     try:
         validate_all(cfg)  # fields, and the files it names (teachers, a dataset): exit 2 here, before compiling
     except ConfigError as e:
         fail(str(e))
     return cfg
+
+
+def _values(cfg) -> dict:
+    return {f.name: getattr(cfg, f.name) for f in dataclasses.fields(cfg)}
+
+
+_CLI_CLASSES: dict[type, type] = {}
+
+
+def cli_class(cls: type[BaseConfig]) -> type:
+    """``cls`` as tyro should show it: a subclass whose traced fields (``Traced[...]``, ``core/config.py``) carry a
+    ``[traced]`` tag after their default in ``--help``. Parsed values are turned back into ``cls``."""
+    if cls in _CLI_CLASSES:
+        return _CLI_CLASSES[cls]
+    hints = typing.get_type_hints(cls, include_extras=True)
+    ns: dict = {"__module__": cls.__module__, "__doc__": cls.__doc__, "__qualname__": cls.__qualname__,
+                "__annotations__": {}}
+    for f in dataclasses.fields(cls):
+        if f.name in cls.TRACED:
+            ns["__annotations__"][f.name] = Annotated[
+                hints[f.name], tyro.conf.arg(help_behavior_hint=lambda d: f"(default: {d}) [traced]")]
+            ns[f.name] = f.default
+    _CLI_CLASSES[cls] = dataclasses.dataclass(frozen=True)(type(cls.__name__, (cls,), ns))
+    return _CLI_CLASSES[cls]
 
 
 def config_flag_names(rest: list[str]) -> list[str]:

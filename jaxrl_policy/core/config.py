@@ -17,7 +17,7 @@ import difflib
 import math
 import typing
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
 import numpy as np
 
@@ -74,6 +74,65 @@ def _type_problems(cfg) -> list[tuple[str, Any, str]]:
     return out
 
 
+T = TypeVar("T")
+
+
+class _TracedMark:
+    def __repr__(self) -> str:
+        return "traced"
+
+
+TRACED_MARK = _TracedMark()
+Traced = Annotated[T, TRACED_MARK]
+"""``field: Traced[float] = 0.5`` declares a field *traced*: data of the compiled program (``hparams``), so a sweep
+over it is one compile. Every other field is *static*: it shapes the program (one compile per value). The status
+is written once, where a field is introduced; a subclass that changes only its default keeps it. The traced set
+(``cfg.TRACED``), the dtype the program receives (int fields int32, the rest float32) and the CLI help's
+``[traced]`` tag are derived from it."""
+
+
+def _introduced(cls: type) -> dict[str, Any]:
+    """Each dataclass field's annotation where it is first declared (base classes first)."""
+    out: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        own = klass.__dict__.get("__annotations__", {})
+        if not own:
+            continue
+        hints = typing.get_type_hints(klass, include_extras=True)
+        for name in own:
+            if name not in out and typing.get_origin(hints[name]) is not ClassVar:
+                out[name] = hints[name]
+    return out
+
+
+_TRACED: dict[type, tuple[frozenset[str], frozenset[str]]] = {}  # class -> (traced, of them int)
+
+
+def _traced(cls: type) -> tuple[frozenset[str], frozenset[str]]:
+    if cls not in _TRACED:
+        intro = _introduced(cls)
+        traced = frozenset(n for n, tp in intro.items() if TRACED_MARK in getattr(tp, "__metadata__", ()))
+        _TRACED[cls] = traced, frozenset(n for n in traced if typing.get_args(intro[n])[0] is int)
+    return _TRACED[cls]
+
+
+def traced_fields(cls: type) -> frozenset[str]:
+    """The fields of config class ``cls`` declared ``Traced[...]``."""
+    return _traced(cls)[0]
+
+
+def int_traced_fields(cls: type) -> frozenset[str]:
+    """The traced fields whose values are integers (the program receives them as int32)."""
+    return _traced(cls)[1]
+
+
+class _TracedFields:
+    """``cls.TRACED`` / ``cfg.TRACED``: ``traced_fields(cls)``."""
+
+    def __get__(self, obj: Any, owner: type) -> frozenset[str]:
+        return traced_fields(owner)
+
+
 _VALIDATE = contextvars.ContextVar("jaxrl_policy_validate", default=True)
 
 
@@ -92,60 +151,65 @@ class BaseConfig:
     """Fields every algorithm shares."""
 
     env_id: str = "CartPole-v1"
-    """[static] gymnax environment id (or a ``Probe-*`` id used by tests)."""
+    """gymnax environment id (or a ``Probe-*`` id used by tests)."""
     seed: int = 0
-    """[static] base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
+    """base seed; seed i of a multi-seed run uses PRNGKey(seed + i), so runs are comparable across --seeds."""
     num_envs: int = 4
-    """[static] parallel environments per seed (E)."""
+    """parallel environments per seed (E)."""
     num_steps: int = 128
-    """[static] env steps per environment per iteration (T, the unroll length)."""
+    """env steps per environment per iteration (T, the unroll length)."""
     total_timesteps: int = 500_000
-    """[static] env-step budget per seed, summed over envs; rounded down to whole iterations."""
-    learning_rate: float = 2.5e-4
-    """[traced] Adam step size (initial value when annealed)."""
-    anneal_lr: bool = True
-    """[traced] linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
-    adam_eps: float = 1e-5
-    """[traced] Adam epsilon."""
-    max_grad_norm: float | None = 0.5
-    """[traced] clip the global gradient norm to this value; None disables clipping."""
-    gamma: float = 0.99
-    """[traced] discount factor γ in [0, 1]."""
+    """env-step budget per seed, summed over envs; rounded down to whole iterations."""
+    learning_rate: Traced[float] = 2.5e-4
+    """Adam step size (initial value when annealed)."""
+    anneal_lr: Traced[bool] = True
+    """linearly anneal the learning rate to 0 over the run (per iteration, as purejaxrl)."""
+    adam_eps: Traced[float] = 1e-5
+    """Adam epsilon."""
+    max_grad_norm: Traced[float | None] = 0.5
+    """clip the global gradient norm to this value; None disables clipping."""
+    gamma: Traced[float] = 0.99
+    """discount factor γ in [0, 1]."""
     hidden_sizes: tuple[int, ...] = (64, 64)
-    """[static] widths of the torso's dense layers."""
+    """widths of the torso's dense layers."""
     activation: Activation = "tanh"
-    """[static] torso activation."""
+    """torso activation."""
     orthogonal_init: bool = True
-    """[static] orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
+    """orthogonal initialisation (gain √2 hidden, 0.01 policy head, 1 value head)."""
     torso: Torso = "auto"
-    """[static] network torso: auto = CNN for [H, W, C] observations, MLP otherwise; gru = MLP then a GRU core."""
+    """network torso: auto = CNN for [H, W, C] observations, MLP otherwise; gru = MLP then a GRU core."""
     rnn_size: int = 128
-    """[static] units of the GRU core when torso = gru."""
+    """units of the GRU core when torso = gru."""
     normalize_observations: bool = False
-    """[static] standardise observations with running statistics kept in the agent state."""
-    reward_scale: float = 1.0
-    """[traced] rewards are multiplied by this before learning (returns logged unscaled)."""
+    """standardise observations with running statistics kept in the agent state."""
+    reward_scale: Traced[float] = 1.0
+    """rewards are multiplied by this before learning (returns logged unscaled)."""
     num_chunks: int = 20
-    """[static] host-visible chunks the run is split into (a progress line and log rows after each)."""
+    """host-visible chunks the run is split into (a progress line and log rows after each)."""
     eval_every: int | None = None
-    """[static] env steps between evaluations of the greedy policy; None = after every chunk; 0 = at the end only."""
+    """env steps between evaluations of the greedy policy; None = after every chunk; 0 = at the end only."""
     eval_episodes: int = 16
-    """[static] episodes per evaluation (run in parallel, one per env, from fixed keys); 0 = no evaluation."""
+    """episodes per evaluation (run in parallel, one per env, from fixed keys); 0 = no evaluation."""
     eval_max_steps: int | None = None
-    """[static] steps an evaluation episode may last; None = the env's time limit."""
+    """steps an evaluation episode may last; None = the env's time limit."""
     eval_seed: int = 12345
-    """[static] key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
+    """key of the evaluation episodes: the same for every algorithm, seed and evaluation."""
     dataset: str | None = None
-    """[static] learn from this fixed dataset (jaxrl-policy collect) instead of acting: no env steps (dqn, distill)."""
+    """learn from this fixed dataset (jaxrl-policy collect) instead of acting: no env steps (dqn, distill)."""
 
     algo: ClassVar[str] = "base"
-    TRACED: ClassVar[frozenset[str]] = frozenset({"learning_rate", "anneal_lr", "adam_eps", "max_grad_norm", "gamma",
-                                                   "reward_scale"})
+    # the traced fields, derived from the annotations (``Traced[...]``, where a field is introduced)
+    TRACED: ClassVar[frozenset[str]] = _TracedFields()  # type: ignore[assignment]
     CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
     RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
     OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
     TEACHERS: ClassVar[bool] = False  # whether its factory takes Teacher values (built from a ``teachers`` field)
-    """Fields that are data of the compiled program (``hparams``): a sweep over them is one compile."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "TRACED" in cls.__dict__:
+            raise TypeError(f"{cls.__name__}: declare traced fields by their annotation (`lr: Traced[float] = 1e-3`), "
+                            "not with a TRACED set (it is derived from the annotations)")
 
     # ---- derived quantities -------------------------------------------------------------
     @property
@@ -310,13 +374,10 @@ def _check_names(cls: type[BaseConfig], names) -> None:
         raise ValueError(f"unknown {cls.algo} config field(s):\n" + "\n".join(lines))
 
 
-# dtypes of the traced fields as program data: int fields stay integers, flags become 0/1 floats
-_INT_HPARAMS = frozenset({"learning_starts", "target_update_interval", "policy_lag"})
-
-
-def hparam_value(name: str, value: Any) -> np.generic:
-    """A traced field's value as the numpy scalar the program receives (None → +inf: "no clipping")."""
-    if name in _INT_HPARAMS:
+def hparam_value(cls: type[BaseConfig], name: str, value: Any) -> np.generic:
+    """A traced field's value as the numpy scalar the program receives: int fields int32, the rest (floats, flags
+    as 0/1) float32; None → +inf ("no clipping")."""
+    if name in int_traced_fields(cls):
         return np.int32(value)
     return np.float32(np.inf if value is None else float(value))
 
@@ -328,8 +389,8 @@ def hparams(cfg: BaseConfig) -> dict[str, np.generic]:
     stacked along a leading axis and ``jax.vmap``-ed) to run other points with the same compiled
     program. Booleans become 0/1 floats, ``max_grad_norm = None`` becomes +inf.
     """
-    return {name: hparam_value(name, getattr(cfg, name)) for name in sorted(cfg.TRACED)}
+    return {name: hparam_value(type(cfg), name, getattr(cfg, name)) for name in sorted(cfg.TRACED)}
 
 
-__all__ = ["BaseConfig", "ConfigError", "deferred_validation", "is_int", "is_number", "hparams", "hparam_value",
-           "tuples", "MINATAR_DEFAULTS", "Activation", "Torso"]
+__all__ = ["BaseConfig", "ConfigError", "Traced", "traced_fields", "int_traced_fields", "deferred_validation",
+           "is_int", "is_number", "hparams", "hparam_value", "tuples", "MINATAR_DEFAULTS", "Activation", "Torso"]

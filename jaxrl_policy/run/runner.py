@@ -90,7 +90,7 @@ def stack_points(cfg: BaseConfig, points: list[dict[str, Any]]) -> dict[str, np.
     bad = [n for n in names if n not in cfg.TRACED]
     if bad:
         raise ValueError(f"{', '.join(bad)}: not traced {cfg.algo} fields")
-    return {n: np.stack([hparam_value(n, p[n]) for p in points]) for n in names}
+    return {n: np.stack([hparam_value(type(cfg), n, p[n]) for p in points]) for n in names}
 
 
 def run_metadata_for(cfg: BaseConfig, num_seeds: int, mesh: Any = None) -> dict[str, Any]:
