@@ -36,10 +36,11 @@ def test_termination_and_final_observation():
     assert not out.truncated.any()
     np.testing.assert_array_equal(np.nonzero(out.terminated[:, 0])[0], [9])
     # next_obs is the true final observation (time left 0), the agent's next obs is the reset one
-    np.testing.assert_allclose(out.next_obs[9, :, 0], 0.0, atol=1e-6)
-    np.testing.assert_allclose(obs_after[9, :, 0], 1.0)
+    # (time left = 1 − t/10 is exactly 0 and 1 at t = 10 and 0, and the same function of the same state below)
+    np.testing.assert_array_equal(out.next_obs[9, :, 0], 0.0)
+    np.testing.assert_array_equal(obs_after[9, :, 0], 1.0)
     # inside an episode next_obs equals the following observation
-    np.testing.assert_allclose(out.next_obs[:9], obs[1:10])
+    np.testing.assert_array_equal(out.next_obs[:9], obs[1:10])
 
 
 def test_cartpole_auto_reset_and_returns():
@@ -48,7 +49,7 @@ def test_cartpole_auto_reset_and_returns():
     done = out.terminated | out.truncated
     assert done.sum() > 4  # always pushing left ends episodes quickly
     # every ended episode reports return == length (reward 1 per step)
-    np.testing.assert_allclose(out.episode_return[done], out.episode_length[done])
+    np.testing.assert_array_equal(out.episode_return[done], out.episode_length[done])  # sums of 1.0: exact
     # the episode lengths add up to the steps taken before the last end in each env
     for e in range(4):
         ends = np.nonzero(done[:, e])[0]

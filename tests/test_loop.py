@@ -54,7 +54,7 @@ def test_bit_identical_and_no_recompile(algo):
 def test_chunks_equal_one_scan(algo, num_chunks):
     """Host-visible chunks (the CLI path) reproduce make_train, including a partial last chunk.
 
-    Counts match exactly; floats to rounding (two XLA programs fuse differently, ~1 ulp)."""
+    Counts match exactly; floats to rounding amplified by training (two XLA programs; see below)."""
     cfg = default_config(algo, "CartPole-v1", num_chunks=num_chunks, **SMALL[algo])
     keys = seed_keys(0, 2)
     whole = jax.tree.map(np.asarray, jax.jit(jax.vmap(make_train(cfg)))(keys)[1])
@@ -71,6 +71,13 @@ def test_chunks_equal_one_scan(algo, num_chunks):
         if np.issubdtype(whole[k].dtype, np.integer):
             np.testing.assert_array_equal(whole[k], chunked[k], err_msg=k)
         else:
+            # Depends on the CPU beyond rounding: the same iteration compiled inside a 6-iteration scan and inside
+            # 2-iteration chunks, which XLA may fuse differently (per ISA and version). The first gradient step then
+            # differs by float32 reduction order at most (2γ_n·Σ|terms|, ~1e-7 of these means of O(1) terms); every
+            # later step runs on parameters already that far apart, and training amplifies it, so no per-op bound
+            # holds. Measured on Zen 4: PPO identical in iteration 0; later metrics ≤ 3.4e-5 apart relative,
+            # parameters ≤ 1.5e-4 after 30 DQN iterations; pg_loss and policy_kl, small differences of O(1) terms,
+            # ≤ 1e-6 absolute. rtol 1e-4 (3× the largest) and atol 1e-5 for the cancelling ones.
             np.testing.assert_allclose(whole[k], chunked[k], rtol=1e-4, atol=1e-5, err_msg=k)
 
 

@@ -3,6 +3,10 @@ sample efficiency) and jaxrl_policy.scores (normalisation).
 
 rliable 1.2 (the reference library of Agarwal et al. 2021) is the oracle where it has the
 statistic; those tests skip if it is not installed (it is in the ``dev`` extra).
+
+Everything here is float64 numpy against float64 numpy (or closed forms), so the default
+``pytest.approx`` / ``assert_allclose`` tolerances stand; the float32 error bounds of
+tests/tolerance.py are for the JAX computations elsewhere.
 """
 
 import functools

@@ -59,6 +59,7 @@ def test_next_values_equals_full_forward_pass(max_steps, offsets):
     next_obs = jnp.where(truncated[..., None], finals, obs[1:])
     value_fn = lambda o: jnp.sin(o).sum(-1) * 3.0 + o[..., 0]  # noqa: E731
     got = next_values(value_fn, value_fn(obs[:-1]), next_obs, truncated, max_steps)
-    np.testing.assert_allclose(got, value_fn(next_obs), rtol=1e-6)
+    # each V is the same elementwise function of the same row, gathered: bit-identical by construction
+    np.testing.assert_array_equal(got, value_fn(next_obs))
     if max_steps:
         assert int(truncated.sum()) > 0
