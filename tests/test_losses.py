@@ -900,3 +900,41 @@ def test_policy_gradient_loss_matches_rlax(seed):
     assert float(jnp.abs(jax.grad(lambda x: L.policy_gradient_loss(logits, a, x))(adv)).max()) == 0.0
     # the reference here is numpy's float32 log-softmax (its exp and log also within FN·u): 2E
     assert_within(L.categorical_log_prob(logits, a), np_log_softmax(logits)[np.arange(T), a], 2 * e)
+
+
+@pytest.mark.parametrize("hp", range(len(VT_AC)))
+def test_algorithms_vtrace_actor_critic_is_the_tested_loss_on_a_minibatch(hp):
+    """V-trace and distillation share ``algorithms.actor_critic.vtrace_actor_critic``: on MB trajectories
+    ``[T, MB]`` with a categorical policy and no standardisation it is the mean over trajectories of the reference
+    above (IMPALA §4.2), term by term; with standardisation the policy term moves."""
+    from jaxrl_policy.algorithms.actor_critic import vtrace_actor_critic
+    from jaxrl_policy.core.types import Transition
+    h = VT_AC[hp]
+    trajs = [ac_traj(seed) for seed in range(3)]
+    col = lambda f: np.stack([f(*t) for t in trajs], 1)  # noqa: E731  [T, MB]
+    logits = col(lambda tr, lg, a, lm: lg)  # [T, MB, A]
+    a, log_mu = col(lambda tr, lg, a, lm: a), col(lambda tr, lg, a, lm: lm)
+    v_tm1, v_t = col(lambda tr, *_: tr["v_tm1"]).astype(np.float32), col(lambda tr, *_: tr["v_t"]).astype(np.float32)
+    r_t = col(lambda tr, *_: tr["r_t"]).astype(np.float32)
+    terminated = col(lambda tr, *_: tr["discount_t"] == 0)
+    truncated = col(lambda tr, *_: tr["truncated_t"])
+    u = Transition(obs=None, action=a, reward=r_t, terminated=terminated, truncated=truncated, next_obs=None,
+                   extras={})
+    logp = L.categorical_log_prob(logits, a)
+    rho = jnp.exp(logp - log_mu)
+    hps = {"gamma": np.float32(0.9), "gae_lambda": np.float32(h["lam"]), "reward_scale": np.float32(1.0)}
+    kw = dict(clip_rho_threshold=h["clip_rho"], clip_pg_rho_threshold=h["clip_pg_rho"], clip_c_threshold=h["clip_c"])
+    got = vtrace_actor_critic(u, logp, L.categorical_entropy(logits), v_tm1, v_t, rho, hps, **kw)
+    want, bound = [], []
+    for j in range(3):
+        disc = (np.float32(0.9) * (1 - terminated[:, j])).astype(np.float64)
+        args = (logits[:, j], a[:, j], log_mu[:, j], v_tm1[:, j], v_t[:, j], r_t[:, j], disc, h["lam"],
+                h["clip_rho"], h["clip_pg_rho"], truncated[:, j], h["clip_c"])
+        want.append(np_vtrace_ac(*args)[0])
+        bound.append(vtrace_ac_bounds(*args)[0])
+    want, bound = np.mean(want, 0), np.mean(bound, 0) + gamma(3) * np.mean(np.abs(want), 0)  # + the mean over MB
+    for k, kind in enumerate(("policy", "value", "entropy")):
+        assert_within(getattr(got, kind), want[k], bound[k], err_msg=kind)
+    std = vtrace_actor_critic(u, logp, L.categorical_entropy(logits), v_tm1, v_t, rho, hps, normalize_advantages=1.0,
+                              **kw)
+    assert not within(std.policy, want[0], bound[0]) and float(std.value) == float(got.value)

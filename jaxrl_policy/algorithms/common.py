@@ -10,7 +10,7 @@ nothing for sweepability.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,7 +21,15 @@ from jaxrl_policy.core.distributions import ActionSpace
 from jaxrl_policy.core.losses import categorical_log_prob
 from jaxrl_policy.core.normalization import RunningStats, init_stats
 from jaxrl_policy.core.normalization import update as update_stats
-from jaxrl_policy.core.types import HParams, Transition
+from jaxrl_policy.core.types import HParams, Params, Transition
+
+
+class ActorState(NamedTuple):
+    """What acts in an iteration (``Algorithm.actor``'s result): parameters, maybe lagged, and their version."""
+
+    params: Params  # the parameters that act
+    version: jax.Array  # int32 scalar: the learner's gradient steps when they were current
+    obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
 def is_constant(x) -> bool:
@@ -138,6 +146,19 @@ def split_envs(x: jax.Array, num_minibatches: int) -> jax.Array:
     R, T, E = x.shape[:3]
     x = x.reshape(R, T, num_minibatches, E // num_minibatches, *x.shape[3:])
     return jnp.moveaxis(x, 2, 1).reshape(R * num_minibatches, T, E // num_minibatches, *x.shape[4:])
+
+
+def per_env(x: jax.Array) -> jax.Array:
+    """``[T, MB, ...] -> [MB, T, ...]``: one trajectory per env, for losses that take ``[T]``."""
+    return jnp.swapaxes(x, 0, 1)
+
+
+def linear_schedule(start, end, fraction, total_timesteps: int, env_step):
+    """``start`` → ``end`` linearly over ``fraction × total_timesteps`` env steps, then ``end`` (ε-greedy's ε,
+    distillation's β). The arguments may be traced."""
+    decay = jnp.maximum(1.0, fraction * total_timesteps)
+    frac = jnp.clip(env_step / decay, 0.0, 1.0)
+    return start + frac * (end - start)
 
 
 def standardize(x: jax.Array) -> jax.Array:

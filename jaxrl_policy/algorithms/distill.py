@@ -36,16 +36,24 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig
+from jaxrl_policy.algorithms.actor_critic import (
+    ActorCriticConfig,
+    make_greedy,
+    next_state_values,
+    vtrace_actor_critic,
+)
 from jaxrl_policy.algorithms.common import (
+    ActorState,
     HParams,
+    action_space,
     age_diagnostics,
     init_obs_stats,
     init_optimizer,
     is_constant,
+    linear_schedule,
     make_update,
     mean_metrics,
-    next_values,
+    per_env,
     ratio_diagnostics,
     sampled_kl,
     split_envs,
@@ -56,7 +64,7 @@ from jaxrl_policy.core.config import BaseConfig, Traced, is_int, is_number
 from jaxrl_policy.core.envs import EnvSpec, env_spec, split_env_id, unknown_env_message
 from jaxrl_policy.core.envs.wrappers import observation_view
 from jaxrl_policy.core.losses.distill import DIVERGENCES
-from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.normalization import update as update_stats
 from jaxrl_policy.core.storage import make_ring
@@ -199,10 +207,6 @@ class DistillState(NamedTuple):
     student_env_steps: jax.Array  # int32 scalar: env steps in which the student acted
 
 
-class ActorState(NamedTuple):
-    params: Params
-    version: jax.Array  # int32 scalar: gradient steps of the acting parameters
-    obs_stats: RunningStats | None
 
 
 def beta_schedule(cfg: DistillConfig, hp: HParams, env_step):
@@ -211,9 +215,7 @@ def beta_schedule(cfg: DistillConfig, hp: HParams, env_step):
         return jnp.float32(1.0)
     if cfg.mode == "on-policy":
         return jnp.float32(0.0)
-    decay = jnp.maximum(1.0, hp["beta_decay_fraction"] * cfg.total_timesteps)
-    frac = jnp.clip(env_step / decay, 0.0, 1.0)
-    return hp["beta_start"] + frac * (hp["beta_end"] - hp["beta_start"])
+    return linear_schedule(hp["beta_start"], hp["beta_end"], hp["beta_decay_fraction"], cfg.total_timesteps, env_step)
 
 
 def make_teacher_logits(teachers: list[Teacher]) -> Callable[[jax.Array, jax.Array], jax.Array]:
@@ -230,9 +232,25 @@ def make_teacher_logits(teachers: list[Teacher]) -> Callable[[jax.Array, jax.Arr
     return logits
 
 
-def per_env(x: jax.Array) -> jax.Array:
-    """``[T, MB, ...] -> [MB, T, ...]``: one trajectory per env, for losses that take ``[T]``."""
-    return jnp.swapaxes(x, 0, 1)
+def mixture_act(key: jax.Array, policy: jax.Array, t_logits: Callable[[], jax.Array], beta
+                ) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Who acts, per env: the teacher with probability β, else the student (``policy``: its logits ``[E, A]``;
+    ``t_logits()``: the teachers' ``[E, A]``, asked only when a teacher may act). Returns ``(action [E],
+    log μ(action) [E] of the mixture μ = β π_T + (1 − β) π_S, teacher_acted [E])``."""
+    E = policy.shape[0]
+    k_s, k_t, k_u = jax.random.split(key, 3)
+    action = jax.random.categorical(k_s, policy)
+    log_s = jax.nn.log_softmax(policy)
+    if is_constant(beta) and float(beta) == 0.0:  # on-policy: the teacher only labels (at learning time)
+        return action, losses.categorical_log_prob(policy, action), jnp.zeros((E,), bool)
+    teacher = t_logits()
+    teacher_acted = jax.random.uniform(k_u, (E,)) < beta
+    action = jnp.where(teacher_acted, jax.random.categorical(k_t, teacher), action)
+    log_t = jax.nn.log_softmax(teacher)
+    pick = lambda lp: jnp.take_along_axis(lp, action[:, None], -1)[:, 0]  # noqa: E731
+    # log μ(a) of the mixture μ = β π_T + (1 − β) π_S (log 0 = −inf drops a term at β ∈ {0, 1})
+    log_mu = jnp.logaddexp(jnp.log(beta) + pick(log_t), jnp.log1p(-beta) + pick(log_s))
+    return action, log_mu, teacher_acted
 
 
 def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> Algorithm:
@@ -243,9 +261,10 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> 
     student_spec = env_spec(cfg.student_obs) if cfg.student_obs else spec
     net = make_actor_critic(cfg, student_spec)
     apply: Callable[..., Any] = net.apply
+    space = action_space(cfg, student_spec)
     recurrent = cfg.torso == "gru"
     G = cfg.gradient_steps_per_iteration
-    NMB, MB = cfg.num_minibatches, cfg.num_envs // cfg.num_minibatches
+    NMB = cfg.num_minibatches
     teacher_logits = make_teacher_logits(teachers)
     divergence: Callable[..., jax.Array] = DIVERGENCES[cfg.divergence]
 
@@ -262,28 +281,11 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> 
         E = obs.shape[0]
         policy, _, carry = apply(actor_state.params, normalize(actor_state.obs_stats, view(obs)), carry)
         teacher_id = jnp.arange(E, dtype=jnp.int32) % n_teachers
-        k_s, k_t, k_u = jax.random.split(key, 3)
-        action = jax.random.categorical(k_s, policy)
-        log_s = jax.nn.log_softmax(policy)
-        beta = beta_schedule(cfg, hp, env_step)
-        if is_constant(beta) and float(beta) == 0.0:  # on-policy: the teacher only labels (at learning time)
-            teacher_acted = jnp.zeros((E,), bool)
-            log_mu = losses.categorical_log_prob(policy, action)
-        else:
-            t_logits = teacher_logits(obs, teacher_id)
-            teacher_acted = jax.random.uniform(k_u, (E,)) < beta
-            action = jnp.where(teacher_acted, jax.random.categorical(k_t, t_logits), action)
-            log_t = jax.nn.log_softmax(t_logits)
-            pick = lambda lp: jnp.take_along_axis(lp, action[:, None], -1)[:, 0]  # noqa: E731
-            # log μ(a) of the mixture μ = β π_T + (1 − β) π_S (log 0 = −inf drops a term at β ∈ {0, 1})
-            log_mu = jnp.logaddexp(jnp.log(beta) + pick(log_t), jnp.log1p(-beta) + pick(log_s))
+        action, log_mu, teacher_acted = mixture_act(key, policy, lambda: teacher_logits(obs, teacher_id),
+                                                    beta_schedule(cfg, hp, env_step))
         extras = {"log_prob": log_mu, "teacher_acted": teacher_acted, "teacher_id": teacher_id,
                   "version": jnp.broadcast_to(actor_state.version, (E,))}
         return action, extras, carry
-
-    def greedy(state: DistillState, obs, carry, hp: HParams):
-        policy, _, carry = apply(state.params, normalize(state.obs_stats, view(obs)), carry)
-        return jnp.argmax(policy, -1), carry
 
     def observe(state: DistillState, unroll: Transition, hp: HParams):
         n = unroll.reward.size
@@ -297,24 +299,11 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> 
     def rl_terms(params, hp: HParams, u: Transition, obs_stats, policy, v_tm1, carries):
         """V-trace actor-critic terms on the acting data (behaviour μ = the stored mixture)."""
         next_obs = normalize(obs_stats, view(u.next_obs))
-        if recurrent:
-            T_ = next_obs.shape[0]
-            flat = lambda x: x.reshape(T_ * MB, *x.shape[2:])  # noqa: E731
-            v_t = apply(params, flat(next_obs), flat(carries), method=ActorCritic.value).reshape(T_, MB)
-        else:
-            v_t = next_values(lambda o: apply(params, o, method=ActorCritic.value), v_tm1, next_obs, u.truncated,
-                              spec.max_episode_steps)
-        v_t = jax.lax.stop_gradient(v_t)
+        v_t = jax.lax.stop_gradient(next_state_values(apply, params, v_tm1, next_obs, u.truncated,
+                                                      carries if recurrent else None, spec.max_episode_steps))
         logp = losses.categorical_log_prob(policy, u.action)
         rho = jnp.exp(jax.lax.stop_gradient(logp) - u.extras["log_prob"])
-        discount_t = hp["gamma"] * (1.0 - u.terminated.astype(jnp.float32))
-        vtrace = functools.partial(losses.vtrace, lambda_=hp["gae_lambda"])
-        targets = jax.vmap(vtrace)(v_tm1=per_env(jax.lax.stop_gradient(v_tm1)), v_t=per_env(v_t),
-                                   r_t=per_env(u.reward * hp["reward_scale"]), discount_t=per_env(discount_t),
-                                   rho_tm1=per_env(rho), truncated_t=per_env(u.truncated))
-        terms = jax.vmap(losses.actor_critic_loss)(per_env(logp), per_env(losses.categorical_entropy(policy)),
-                                                   per_env(v_tm1), targets.vs, targets.pg_advantages)
-        pg, v, ent = terms.policy.mean(), terms.value.mean(), terms.entropy.mean()
+        pg, v, ent = vtrace_actor_critic(u, logp, losses.categorical_entropy(policy), v_tm1, v_t, rho, hp)
         return pg + hp["vf_coef"] * v + hp["ent_coef"] * ent, {"pg_loss": pg, "value_loss": v, "entropy": -ent}
 
     def loss_fn(params, hp: HParams, u: Transition, obs_stats):
@@ -367,5 +356,6 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> 
         return state._replace(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
 
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.num_epochs)
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage,
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space, view),
+                     storage=storage,
                      init_carry=net.initial_carry if recurrent else None, observe=observe)

@@ -22,10 +22,12 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy.algorithms.common import (
+    ActorState,
     HParams,
     age_diagnostics,
     init_obs_stats,
     init_optimizer,
+    linear_schedule,
     make_update,
     mean_metrics,
     nan_like,
@@ -145,17 +147,11 @@ class DQNState(NamedTuple):
     obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
-class ActorState(NamedTuple):
-    params: Params
-    version: jax.Array  # int32 scalar: gradient steps of the acting parameters
-    obs_stats: RunningStats | None
 
 
 def epsilon_schedule(hp: HParams, total_timesteps: int, env_step):
     """Linear ε from eps_start to eps_end over eps_decay_fraction × total_timesteps env steps."""
-    decay = jnp.maximum(1.0, hp["eps_decay_fraction"] * total_timesteps)
-    frac = jnp.clip(env_step / decay, 0.0, 1.0)
-    return hp["eps_start"] + frac * (hp["eps_end"] - hp["eps_start"])
+    return linear_schedule(hp["eps_start"], hp["eps_end"], hp["eps_decay_fraction"], total_timesteps, env_step)
 
 
 def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:

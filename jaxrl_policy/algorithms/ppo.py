@@ -24,8 +24,9 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy.algorithms import presets
-from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig
+from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig, make_greedy, next_state_values
 from jaxrl_policy.algorithms.common import (
+    ActorState,
     HParams,
     action_space,
     age_diagnostics,
@@ -34,7 +35,6 @@ from jaxrl_policy.algorithms.common import (
     init_optimizer,
     make_update,
     mean_metrics,
-    next_values,
     observe_obs_stats,
     ratio_diagnostics,
     sampled_kl,
@@ -46,7 +46,7 @@ from jaxrl_policy.core import distributions as dist
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Traced
 from jaxrl_policy.core.envs import EnvSpec
-from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.storage import make_ring
 from jaxrl_policy.core.types import Algorithm, Params, Transition
@@ -125,10 +125,6 @@ class PPOState(NamedTuple):
     obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
-class ActorState(NamedTuple):
-    params: Params  # the parameters that act
-    version: jax.Array  # int32 scalar: the learner's gradient steps when they were current
-    obs_stats: RunningStats | None
 
 
 class Minibatch(NamedTuple):
@@ -142,14 +138,28 @@ class Minibatch(NamedTuple):
     first: Any  # recurrent: [T, MB] episode starts; None otherwise
 
 
+def minibatches(data: Minibatch, key: jax.Array, num_minibatches: int, recurrent: bool) -> Minibatch:
+    """One epoch's minibatches ``[NMB, ...]`` of an iteration's ``data`` (fields ``[T, E, ...]``): shuffled
+    transitions of ``[N]`` for a feed-forward policy; for a recurrent one whole unrolls of ``MB`` envs (the envs
+    permuted, time kept in order, each with its stored initial state ``[NMB, MB, H]``)."""
+    T, E = data.advantage.shape
+    N, NMB = T * E, num_minibatches
+    if recurrent:
+        envs = jax.random.permutation(key, E).reshape(NMB, E // NMB)
+        time_major = data._replace(carry=None)  # every field [T, E, ...]
+        mbs = jax.vmap(lambda idx: jax.tree.map(lambda x: x[:, idx], time_major))(envs)
+        return mbs._replace(carry=data.carry[envs])
+    perm = shuffle(key, N).reshape(NMB, N // NMB)
+    flat = jax.tree.map(lambda x: x.reshape((N, *x.shape[2:])), data._replace(carry=None, first=None))
+    return jax.tree.map(lambda x: x[perm], flat)
+
+
 def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
     net = make_actor_critic(cfg, spec)
     apply: Callable[..., Any] = net.apply  # (flax types the result as Any | (Any, mutated variables))
     space = action_space(cfg, spec)
     recurrent = cfg.torso == "gru"
     G = cfg.gradient_steps_per_iteration
-    T, E = cfg.num_steps, cfg.num_envs
-    N = E * T
     NMB = cfg.num_minibatches
 
     def init(key):
@@ -165,10 +175,6 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         action, logp = dist.sample(key, policy, space)
         return action, {"log_prob": logp, "value": value,
                         "version": jnp.broadcast_to(actor_state.version, logp.shape)}, carry
-
-    def greedy(state: PPOState, obs, carry, hp: HParams):
-        policy, _, carry = apply(state.params, normalize(state.obs_stats, obs), carry)
-        return dist.mode(policy, space), carry
 
     def loss_fn(params, hp: HParams, mb: Minibatch):
         if recurrent:
@@ -195,12 +201,10 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
     def bootstrap_values(state: PPOState, unroll: Transition, obs, next_obs):
         """V(next_obs) ``[T, E]``: V(obs_{t+1}) inside an episode, V(final obs) at a truncation."""
         ex = unroll.extras
-        if recurrent:  # replay the unroll to get the state after each step, then V(next_obs | that state)
-            _, _, carries = unroll_policy(apply, state.params, obs, ex["carry"][0], ex["first"])
-            flat = lambda x: x.reshape(N, *x.shape[2:])  # noqa: E731
-            return apply(state.params, flat(next_obs), flat(carries), method=ActorCritic.value).reshape(T, E)
-        return next_values(lambda o: apply(state.params, o, method=ActorCritic.value), ex["value"], next_obs,
-                           unroll.truncated, spec.max_episode_steps)
+        # recurrent: replay the unroll for the state after each step, then V(next_obs | that state)
+        carries = unroll_policy(apply, state.params, obs, ex["carry"][0], ex["first"])[2] if recurrent else None
+        return next_state_values(apply, state.params, ex["value"], next_obs, unroll.truncated, carries,
+                                 spec.max_episode_steps)
 
     def learn(state: PPOState, unroll: Transition, key, env_step, hp: HParams):
         ex = unroll.extras
@@ -219,16 +223,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
             return (params, opt_state), metrics
 
         def epoch(carry, epoch_key):
-            if recurrent:  # whole unrolls of MB envs: permute the envs, keep time in order
-                envs = jax.random.permutation(epoch_key, E).reshape(NMB, E // NMB)
-                time_major = data._replace(carry=None)  # every field [T, E, ...]
-                mbs = jax.vmap(lambda idx: jax.tree.map(lambda x: x[:, idx], time_major))(envs)
-                mbs = mbs._replace(carry=data.carry[envs])  # [NMB, MB, H]
-            else:  # shuffled transitions of [N]
-                perm = shuffle(epoch_key, N).reshape(NMB, N // NMB)
-                flat = jax.tree.map(lambda x: x.reshape((N, *x.shape[2:])), data._replace(carry=None, first=None))
-                mbs = jax.tree.map(lambda x: x[perm], flat)
-            return jax.lax.scan(minibatch, carry, mbs)
+            return jax.lax.scan(minibatch, carry, minibatches(data, epoch_key, NMB, recurrent))
 
         (params, opt_state), stats = jax.lax.scan(
             epoch, (state.params, state.opt_state), jax.random.split(key, cfg.num_epochs))
@@ -240,6 +235,7 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
         metrics["grad_steps"] = grad_steps.astype(jnp.float32)
         return state._replace(params=params, opt_state=opt_state, grad_steps=grad_steps), metrics
 
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"),
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space),
+                     storage=make_ring(1, "latest"),
                      init_carry=net.initial_carry if recurrent else None,
                      observe=observe_obs_stats if cfg.normalize_observations else None)

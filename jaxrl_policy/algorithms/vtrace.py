@@ -26,8 +26,14 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy.algorithms import presets
-from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig
+from jaxrl_policy.algorithms.actor_critic import (
+    ActorCriticConfig,
+    make_greedy,
+    next_state_values,
+    vtrace_actor_critic,
+)
 from jaxrl_policy.algorithms.common import (
+    ActorState,
     HParams,
     action_space,
     age_diagnostics,
@@ -36,19 +42,16 @@ from jaxrl_policy.algorithms.common import (
     init_optimizer,
     make_update,
     mean_metrics,
-    next_values,
     observe_obs_stats,
     ratio_diagnostics,
     sampled_kl,
     split_envs,
-    standardize,
     unroll_policy,
 )
 from jaxrl_policy.core import distributions as dist
-from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Traced, is_int
 from jaxrl_policy.core.envs import EnvSpec
-from jaxrl_policy.core.networks import ActorCritic, dummy_obs, make_actor_critic
+from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.storage import make_ring
 from jaxrl_policy.core.types import Algorithm, Params, Transition
@@ -156,15 +159,8 @@ class VTraceState(NamedTuple):
     obs_stats: RunningStats | None  # running observation statistics (normalize_observations)
 
 
-class ActorState(NamedTuple):
-    params: Params
-    version: jax.Array  # int32 scalar: gradient steps of the acting parameters
-    obs_stats: RunningStats | None
 
 
-def per_env(x: jax.Array) -> jax.Array:
-    """``[T, MB, ...] -> [MB, T, ...]``: one trajectory per env, for losses that take ``[T]``."""
-    return jnp.swapaxes(x, 0, 1)
 
 
 def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
@@ -174,7 +170,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
     recurrent = cfg.torso == "gru"
     G = cfg.gradient_steps_per_iteration
     L_MAX = cfg.policy_lag_capacity
-    NMB, MB = cfg.num_minibatches, cfg.num_envs // cfg.num_minibatches
+    NMB = cfg.num_minibatches
 
     def init(key):
         params = net.init(key, dummy_obs(spec.obs_shape), net.initial_carry(1))
@@ -195,42 +191,26 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         action, logp = dist.sample(key, policy, space)
         return action, {"log_prob": logp, "version": jnp.broadcast_to(actor_state.version, logp.shape)}, carry
 
-    def greedy(state: VTraceState, obs, carry, hp: HParams):  # the learner's current parameters, not the lagged actor's
-        policy, _, carry = apply(state.params, normalize(state.obs_stats, obs), carry)
-        return dist.mode(policy, space), carry
-
     def loss_fn(params, hp: HParams, u: Transition, obs_stats):
         # u: Transition [T, MB] (MB envs of one minibatch)
         obs, next_obs = normalize(obs_stats, u.obs), normalize(obs_stats, u.next_obs)
         if recurrent:  # replay from the stored state; V(next_obs) from the state after each step
             policy, v_tm1, carries = unroll_policy(apply, params, obs, u.extras["carry"][0], u.extras["first"])
-            T_ = obs.shape[0]
-            flat = lambda x: x.reshape(T_ * MB, *x.shape[2:])  # noqa: E731
-            v_t = apply(params, flat(next_obs), flat(carries), method=ActorCritic.value).reshape(T_, MB)
         else:
-            policy, v_tm1, _ = apply(params, obs)  # [T, MB, ...], [T, MB]
-            # bootstrap from the true next obs (the final one at truncations), without a full forward pass
-            v_t = next_values(lambda o: apply(params, o, method=ActorCritic.value), v_tm1, next_obs, u.truncated,
-                              spec.max_episode_steps)
-        v_t = jax.lax.stop_gradient(v_t)
+            (policy, v_tm1, _), carries = apply(params, obs), None  # [T, MB, ...], [T, MB]
+        # bootstrap from the true next obs (the final one at truncations)
+        v_t = jax.lax.stop_gradient(next_state_values(apply, params, v_tm1, next_obs, u.truncated, carries,
+                                                      spec.max_episode_steps))
         logp = dist.log_prob(policy, u.action, space)  # [T, MB]
         log_rho = jax.lax.stop_gradient(logp) - u.extras["log_prob"]
         rho = jnp.exp(log_rho)
         # off_policy_correction = 0: the stale data counts as on-policy (ρ = c = 1, a λ-return actor-critic);
         # the diagnostics below still report the true ratios.
         rho_used = flag(hp["off_policy_correction"], lambda: rho, lambda: jnp.ones_like(rho))
-        discount_t = hp["gamma"] * (1.0 - u.terminated.astype(jnp.float32))
-        vtrace = functools.partial(losses.vtrace, lambda_=hp["gae_lambda"], clip_rho_threshold=hp["clip_rho_threshold"],
-                                   clip_pg_rho_threshold=hp["clip_pg_rho_threshold"],
-                                   clip_c_threshold=hp["clip_c_threshold"])
-        targets = jax.vmap(vtrace)(v_tm1=per_env(jax.lax.stop_gradient(v_tm1)), v_t=per_env(v_t),
-                                   r_t=per_env(u.reward * hp["reward_scale"]), discount_t=per_env(discount_t),
-                                   rho_tm1=per_env(rho_used), truncated_t=per_env(u.truncated))  # each [MB, T]
-        pg_adv = flag(hp["normalize_advantages"], lambda: standardize(targets.pg_advantages),
-                      lambda: targets.pg_advantages)
-        terms = jax.vmap(losses.actor_critic_loss)(per_env(logp), per_env(dist.entropy(policy, space)),
-                                                   per_env(v_tm1), targets.vs, pg_adv)  # each [MB]
-        pg_loss, v_loss, ent_loss = terms.policy.mean(), terms.value.mean(), terms.entropy.mean()
+        pg_loss, v_loss, ent_loss = vtrace_actor_critic(
+            u, logp, dist.entropy(policy, space), v_tm1, v_t, rho_used, hp, clip_rho_threshold=hp["clip_rho_threshold"],
+            clip_pg_rho_threshold=hp["clip_pg_rho_threshold"], clip_c_threshold=hp["clip_c_threshold"],
+            normalize_advantages=hp["normalize_advantages"])
         total = pg_loss + hp["vf_coef"] * v_loss + hp["ent_coef"] * ent_loss
         thr = jnp.minimum(hp["clip_rho_threshold"], hp["clip_pg_rho_threshold"])
         aux = {"pg_loss": pg_loss, "value_loss": v_loss, "entropy": -ent_loss, "policy_kl": sampled_kl(log_rho),
@@ -260,6 +240,7 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
         return state._replace(params=params, opt_state=opt_state, grad_steps=grad_steps, past_params=ring), metrics
 
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.replay_ratio)
-    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage,
+    return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space),
+                     storage=storage,
                      init_carry=net.initial_carry if recurrent else None,
                      observe=observe_obs_stats if cfg.normalize_observations else None)

@@ -85,6 +85,15 @@ class Loop(NamedTuple):
     max_episode_steps: int | None  # the env's time limit
 
 
+def evaluate_if_due(evaluate: Callable | None, due: jax.Array, agent: Any, hp: HParams) -> dict:
+    """``evaluate(agent, hp)`` where ``due`` (unbatched: a real branch, evaluation costs nothing in between), NaN
+    metrics elsewhere; ``{}`` without an evaluation."""
+    if evaluate is None:
+        return {}
+    return jax.lax.cond(due, lambda a: evaluate(a, hp), lambda a: nan_like(jax.eval_shape(lambda: evaluate(a, hp))),
+                        agent)
+
+
 def make_eval_due(cfg: BaseConfig, steps_per_iter: int) -> Callable[[jax.Array], jax.Array]:
     """``eval_due(i)``: evaluate after iteration ``i`` (global index) — at the end, and after every
     chunk or every ``eval_every`` steps of ``steps_per_iter`` per iteration."""

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 from jaxrl_policy.core.config import BaseConfig, hparams
 from jaxrl_policy.core.envs import EnvSpec, VecEnv
 from jaxrl_policy.core.storage import RingState
-from jaxrl_policy.core.types import DIAGNOSTICS, Algorithm, HParams, LoopState, Transition, nan_like
-from jaxrl_policy.loop.common import Loop, check_hparams, make_eval_due, make_run_chunk
+from jaxrl_policy.core.types import DIAGNOSTICS, Algorithm, HParams, LoopState, Transition
+from jaxrl_policy.loop.common import Loop, check_hparams, evaluate_if_due, make_eval_due, make_run_chunk
 from jaxrl_policy.loop.evaluate import make_evaluation
 
 
@@ -51,10 +51,7 @@ def make_offline_loop(cfg: BaseConfig, algo: Algorithm, unrolls: Transition, spe
         key, k_sample, k_learn = jax.random.split(state.key, 3)
         clock = (i + 1) * spi
         agent, learn_metrics = algo.learn(state.agent, algo.storage.sample(state.storage, k_sample), k_learn, clock, hp)
-        eval_metrics = {}
-        if evaluate is not None:
-            eval_metrics = jax.lax.cond(eval_due(i), lambda a: evaluate(a, hp),
-                                        lambda a: nan_like(jax.eval_shape(lambda: evaluate(a, hp))), agent)
+        eval_metrics = evaluate_if_due(evaluate, eval_due(i), agent, hp)
         metrics = {"env_steps": jnp.zeros((), jnp.int32), "episode_return": jnp.full((), jnp.nan),
                    "episode_length": jnp.full((), jnp.nan), "episodes": jnp.zeros((), jnp.int32),
                    **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS}, **learn_metrics, **eval_metrics,

@@ -22,7 +22,7 @@ Chunks, evaluation schedule and the divergence flag: ``common.py``; the evaluati
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +34,7 @@ from jaxrl_policy.loop.common import (
     Loop,
     RolloutState,
     check_hparams,
+    evaluate_if_due,
     make_eval_due,
     make_run_chunk,
     reset_carry,
@@ -41,32 +42,13 @@ from jaxrl_policy.loop.common import (
 from jaxrl_policy.loop.evaluate import make_evaluation
 
 
-def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv | None = None) -> Loop:
-    """The online loop of ``algo`` acting in ``venv`` (``cfg.num_envs`` envs), evaluated on ``eval_env`` (None:
-    no evaluation). Values in, nothing looked up: ``run/build.build_loop`` makes them from a config."""
-    T, E = cfg.num_steps, cfg.num_envs
-    steps_per_iter = T * E
-    constants = hparams(cfg)  # the config's own values: compile-time constants of the program
-    evaluate = make_evaluation(cfg, algo, eval_env)
-    init_carry = algo.init_carry(E) if algo.init_carry is not None else None
-
-    def hp_of(state: LoopState) -> HParams:
-        return {**constants, **state.hparams}
-
-    def init(key, hparams: dict[str, Any] | None = None) -> LoopState:
-        given = check_hparams(cfg, hparams)
-        hp = {**constants, **given}
-        key, k_agent, k_env, k_ex = jax.random.split(key, 4)
-        agent = algo.init(k_agent)
-        acting = RolloutState(env=venv.reset(k_env), carry=init_carry, first=jnp.ones((E,), bool))
-        unroll_example = jax.eval_shape(lambda: _rollout(agent, acting, k_ex, jnp.int32(0), hp)[1])
-        storage = algo.storage.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), unroll_example))
-        return LoopState(agent=agent, env=acting.env, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
-                         hparams=given, carry=acting.carry, first=acting.first)
-
-    def _rollout(agent, acting: RolloutState, key, env_step0, hp: HParams):
-        """T steps of acting: ``(RolloutState, Transition [T, E], (return, length, done) [T, E])``."""
+def make_rollout(algo: Algorithm, venv: VecEnv, T: int, init_carry: Any) -> Callable:
+    """``rollout(agent, RolloutState, key, env_step0, hp) -> (RolloutState, Transition [T, E], (return, length,
+    done) [T, E])``: T steps of ``algo`` acting in ``venv`` (brax's ``generate_unroll``), one ``lax.scan``. A
+    recurrent policy's state is reset to ``init_carry`` where an episode starts, and stored with each step."""
+    def rollout(agent, acting: RolloutState, key, env_step0, hp: HParams):
         actor = algo.actor(agent, hp)
+        E = acting.first.shape[0]
         # All of the unroll's keys in one draw: one PRNG call instead of one per step.
         step_keys = jax.random.split(key, 2 * T).reshape(T, 2, *key.shape)
 
@@ -87,6 +69,33 @@ def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv |
         acting, (unroll, ep) = jax.lax.scan(
             step, acting, (jnp.arange(T, dtype=jnp.int32), (step_keys[:, 0], step_keys[:, 1])))
         return acting, unroll, ep
+
+    return rollout
+
+
+def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv | None = None) -> Loop:
+    """The online loop of ``algo`` acting in ``venv`` (``cfg.num_envs`` envs), evaluated on ``eval_env`` (None:
+    no evaluation). Values in, nothing looked up: ``run/build.build_loop`` makes them from a config."""
+    T, E = cfg.num_steps, cfg.num_envs
+    steps_per_iter = T * E
+    constants = hparams(cfg)  # the config's own values: compile-time constants of the program
+    evaluate = make_evaluation(cfg, algo, eval_env)
+    init_carry = algo.init_carry(E) if algo.init_carry is not None else None
+    _rollout = make_rollout(algo, venv, T, init_carry)
+
+    def hp_of(state: LoopState) -> HParams:
+        return {**constants, **state.hparams}
+
+    def init(key, hparams: dict[str, Any] | None = None) -> LoopState:
+        given = check_hparams(cfg, hparams)
+        hp = {**constants, **given}
+        key, k_agent, k_env, k_ex = jax.random.split(key, 4)
+        agent = algo.init(k_agent)
+        acting = RolloutState(env=venv.reset(k_env), carry=init_carry, first=jnp.ones((E,), bool))
+        unroll_example = jax.eval_shape(lambda: _rollout(agent, acting, k_ex, jnp.int32(0), hp)[1])
+        storage = algo.storage.init(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), unroll_example))
+        return LoopState(agent=agent, env=acting.env, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
+                         hparams=given, carry=acting.carry, first=acting.first)
 
     def learn_metric_shapes(state: LoopState, hp: HParams):
         def f():
@@ -118,10 +127,7 @@ def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv |
             return agent, {**empty, "learned": jnp.zeros((), jnp.float32)}
 
         agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, agent)
-        eval_metrics = {}
-        if evaluate is not None:  # `i` is unbatched: a real branch, evaluation costs nothing in between
-            eval_metrics = jax.lax.cond(eval_due(i), lambda a: evaluate(a, hp),
-                                        lambda a: nan_like(jax.eval_shape(lambda: evaluate(a, hp))), agent)
+        eval_metrics = evaluate_if_due(evaluate, eval_due(i), agent, hp)
         n_done = done.sum()
         denom = jnp.maximum(n_done, 1)
         metrics = {
