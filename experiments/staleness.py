@@ -115,12 +115,12 @@ def main(argv: list[str] | None = None) -> None:
     res["vtrace"] = {"corrected" if corr else "uncorrected": {} for corr in (1, 0)}
     for i, (lag, corr) in enumerate(grid):
         res["vtrace"]["corrected" if corr else "uncorrected"][str(lag)] = summarise(m, i)
-    from jaxrl_policy.results import stats
+    from jaxrl_policy.results import matrices
     res["poi_corrected_over_uncorrected"] = {}
     for lag in a.lags:
         x = m["eval_return"][grid.index((lag, 1)), :, -1].astype(np.float64)[:, None]
         y = m["eval_return"][grid.index((lag, 0)), :, -1].astype(np.float64)[:, None]
-        e = stats.probability_of_improvement_estimate(x, y)
+        e = matrices.probability_of_improvement_estimate(x, y)
         res["poi_corrected_over_uncorrected"][str(lag)] = {"poi": float(e.point), "ci": [float(e.low), float(e.high)]}
 
     # PPO: one program per epoch count.

@@ -41,7 +41,7 @@ _EXPORTS = {
     "seed_keys": "jaxrl_policy.loop.common",
     "run": "jaxrl_policy.run.runner",
     "resume_run": "jaxrl_policy.run.runner",
-    "load_runs": "jaxrl_policy.results.report",
+    "load_runs": "jaxrl_policy.results.frame",
 }
 _MODULES = {"losses": "jaxrl_policy.core.losses"}
 
@@ -59,7 +59,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from jaxrl_policy.core import losses
     from jaxrl_policy.core.config import BaseConfig, ConfigError, hparams
     from jaxrl_policy.loop.common import seed_keys
-    from jaxrl_policy.results.report import load_runs
+    from jaxrl_policy.results.frame import load_runs
     from jaxrl_policy.run.build import (
         build_loop,
         config_from_dict,

@@ -1,4 +1,5 @@
-"""Tests for jaxrl_policy.report: curves with CIs, markdown and LaTeX tables, POI, figures, load_runs, bad input."""
+"""Tests for the report (results/, io/runfolder.py): curves with CIs, markdown and LaTeX tables, POI, figures,
+load_runs, bad input."""
 
 import json
 import math
@@ -10,18 +11,14 @@ import numpy as np
 import pytest
 
 from jaxrl_policy.cli.main import main
-from jaxrl_policy.results import scores, stats
-from jaxrl_policy.results.report import (
-    curve_with_ci,
-    find_run_dirs,
-    latex_escape,
-    load_runs,
-    parse_thresholds,
-    plot_curves,
-    read_metrics,
-    report_runs,
-    summary_markdown,
-)
+from jaxrl_policy.io.runfolder import find_run_dirs, read_metrics
+from jaxrl_policy.results import efficiency, matrices, scores, stats
+from jaxrl_policy.results.analysis import parse_thresholds
+from jaxrl_policy.results.curves import curve_with_ci
+from jaxrl_policy.results.figures import plot_curves
+from jaxrl_policy.results.frame import load_runs
+from jaxrl_policy.results.report import report_runs
+from jaxrl_policy.results.tables import latex_escape, summary_markdown
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -269,7 +266,7 @@ def test_table_tex_booktabs_escaping_and_hand_checked_numbers(toy_report):
     # AUC of the linear eval curve (s+1)·(w+1) over 100..1000 steps: (s+1)·5.5 -> IQM of 5.5, 11, 16.5, 22 = 13.75
     assert f"& {_fmt_ci(stats.aggregate([5.5, 11.0, 16.5, 22.0]))} &" in a and "13.8 [" in a
     # steps to 3: seeds reach it at 300, 200, 100, 100 env steps -> IQM 150
-    est = stats.threshold_estimates(np.array([300.0, 200.0, 100.0, 100.0]))["iqm"]
+    est = efficiency.threshold_estimates(np.array([300.0, 200.0, 100.0, 100.0]))["iqm"]
     assert a.endswith(f"& {est.point:,.0f} [{est.low:,.0f}, {est.high:,.0f}] \\\\") and "150 [" in a
     # c never gets there: shown as more than its last evaluation, with the count of runs that did
     assert c.endswith("& $>$ 1,000 (0/4 runs reached) \\\\")
@@ -296,7 +293,7 @@ def test_poi_matrix_matches_stats(toy_report):
     md = (out / "summary.md").read_text()
     poi_md = md[md.index("## Probability of improvement"):md.index("## Notes")]
     for (x, y), e in res["poi"].items():
-        want = stats.probability_of_improvement_estimate(finals[x][:, None], finals[y][:, None])
+        want = matrices.probability_of_improvement_estimate(finals[x][:, None], finals[y][:, None])
         assert (e.point, e.low, e.high) == pytest.approx(tuple(want))
         assert e.point + res["poi"][(y, x)].point == pytest.approx(1.0)
         row = next(ln for ln in poi_md.splitlines() if ln.startswith(f"| {x} | "))
@@ -335,7 +332,7 @@ def test_several_tasks_aggregate_normalised_and_refusals(tmp_path):
         assert agg[lab]["eval"]["ci"] == pytest.approx(want["iqm_ci"])
     mx = np.stack([ramp_cp[:, -1], ramp_ac[:, -1]], axis=1)
     my = np.stack([ramp_cp[::-1, -1] * 0.5, ramp_ac[::-1, -1] + 5.0], axis=1)
-    want = stats.probability_of_improvement_estimate(mx, my)
+    want = matrices.probability_of_improvement_estimate(mx, my)
     assert tuple(res["poi"][("x", "y")]) == pytest.approx(tuple(want))
     assert "aggregate over 2 tasks (normalised)" in res["markdown"] and "Aggregate (normalised)" in res["table"]
     # default thresholds: half-way from random to the reference score

@@ -1,5 +1,5 @@
-"""Tests for jaxrl_policy.stats (IQM, bootstrap CIs, probability of improvement, profiles,
-sample efficiency) and jaxrl_policy.scores (normalisation).
+"""Tests for jaxrl_policy.results.stats, .matrices and .efficiency (IQM, bootstrap CIs, probability of
+improvement, profiles, sample efficiency) and .scores (normalisation).
 
 rliable 1.2 (the reference library of Agarwal et al. 2021) is the oracle where it has the
 statistic; those tests skip if it is not installed (it is in the ``dev`` extra).
@@ -16,6 +16,8 @@ import time
 import numpy as np
 import pytest
 
+from jaxrl_policy.results import efficiency as ef
+from jaxrl_policy.results import matrices as mx
 from jaxrl_policy.results import scores as scores_mod
 from jaxrl_policy.results import stats as st
 from jaxrl_policy.results.stats import aggregate, bootstrap_ci, iqm, probability_of_improvement
@@ -275,10 +277,10 @@ def _skewed_matrix(seed, s, t):
 
 GAMMA = 5.0  # optimality-gap target for the unnormalised test matrices
 OURS = {
-    "mean": st.mean,
-    "median": st.median,
+    "mean": mx.mean,
+    "median": mx.median,
     "iqm": st.iqm,
-    "optimality_gap": functools.partial(st.optimality_gap, gamma=GAMMA),
+    "optimality_gap": functools.partial(mx.optimality_gap, gamma=GAMMA),
 }
 NAMES = list(OURS)
 
@@ -299,11 +301,11 @@ def _rliable_fn(metrics):
 def test_point_estimates_match_rliable(rly, shape):
     metrics, _ = rly
     x = np.random.default_rng(sum(shape)).standard_cauchy(shape)  # heavy tails: trimming matters
-    assert st.mean(x) == pytest.approx(metrics.aggregate_mean(x), rel=1e-12, abs=1e-12)
-    assert st.median(x) == pytest.approx(metrics.aggregate_median(x), rel=1e-12, abs=1e-12)
+    assert mx.mean(x) == pytest.approx(metrics.aggregate_mean(x), rel=1e-12, abs=1e-12)
+    assert mx.median(x) == pytest.approx(metrics.aggregate_median(x), rel=1e-12, abs=1e-12)
     assert st.iqm(x) == pytest.approx(metrics.aggregate_iqm(x), rel=1e-12, abs=1e-12)
     for g in (1.0, 0.5, 3.0):
-        assert st.optimality_gap(x, g) == pytest.approx(metrics.aggregate_optimality_gap(x, g), rel=1e-12, abs=1e-12)
+        assert mx.optimality_gap(x, g) == pytest.approx(metrics.aggregate_optimality_gap(x, g), rel=1e-12, abs=1e-12)
 
 
 def test_iqm_of_matrix_flattens_like_rliable(rly):
@@ -318,22 +320,22 @@ def test_iqm_of_matrix_flattens_like_rliable(rly):
     assert abs(st.iqm(x) - per_task) > 1e-3
     assert abs(st.iqm(x) - np.mean(trim_mean(x, 0.25))) > 1e-3
     # interval_estimates' vectorised IQM is the same flattened statistic
-    assert st.interval_estimates({"a": x}, {"iqm": st.iqm}, reps=1)["a"]["iqm"].point == pytest.approx(flat)
+    assert mx.interval_estimates({"a": x}, {"iqm": st.iqm}, reps=1)["a"]["iqm"].point == pytest.approx(flat)
 
 
 def test_point_estimate_hand_cases():
     x = np.array([[0.0, 10.0, 1.0, 2.0], [2.0, 20.0, 3.0, 6.0]])  # task means 1, 15, 2, 4
-    assert st.mean(x) == pytest.approx(22 / 4)
-    assert st.median(x) == pytest.approx(3.0)  # median of the task means (2 + 4) / 2 ...
+    assert mx.mean(x) == pytest.approx(22 / 4)
+    assert mx.median(x) == pytest.approx(3.0)  # median of the task means (2 + 4) / 2 ...
     assert np.median(x) == pytest.approx(2.5)  # ... not of the 8 scores
     w = np.array([[0.0, 0.0], [0.0, 0.0], [9.0, 1.0]])  # task means 3, 1/3
-    assert st.median(w) == pytest.approx(5 / 3) and np.median(w) == 0.0
-    assert st.median(np.array([[0.0], [1.0], [8.0]])) == pytest.approx(3.0)  # T = 1: the task's mean
+    assert mx.median(w) == pytest.approx(5 / 3) and np.median(w) == 0.0
+    assert mx.median(np.array([[0.0], [1.0], [8.0]])) == pytest.approx(3.0)  # T = 1: the task's mean
     # optimality gap clips above gamma: [0.5, 2.0] -> min(., 1) = [0.5, 1.0] -> 1 - 0.75
-    assert st.optimality_gap([[0.5, 2.0]]) == pytest.approx(0.25)
-    assert st.optimality_gap([[3.0, 2.0]]) == 0.0
-    assert st.optimality_gap([[0.0, 2.0]], gamma=2.0) == pytest.approx(1.0)
-    assert st.optimality_gap([[-1.0, 0.0]]) == pytest.approx(1.5)  # no clipping from below
+    assert mx.optimality_gap([[0.5, 2.0]]) == pytest.approx(0.25)
+    assert mx.optimality_gap([[3.0, 2.0]]) == 0.0
+    assert mx.optimality_gap([[0.0, 2.0]], gamma=2.0) == pytest.approx(1.0)
+    assert mx.optimality_gap([[-1.0, 0.0]]) == pytest.approx(1.5)  # no clipping from below
 
 
 # ================================================================ interval_estimates
@@ -348,11 +350,11 @@ def test_interval_estimates_reproduce_rliable_exactly_on_its_draws(rly):
         np.random.seed(seed)
         p_rl, ci_rl = library.get_interval_estimates({"a": x}, _rliable_fn(metrics), reps=reps)
         idx = np.random.RandomState(seed).randint(0, shape[0], size=(reps, *shape))
-        repl = st._statistics_of_resamples(x, idx, OURS)
+        repl = mx._statistics_of_resamples(x, idx, OURS)
         for k, name in enumerate(NAMES):
             low, high = st._percentile_interval(repl[name], 0.95)
             np.testing.assert_allclose([low, high], ci_rl["a"][:, k], rtol=1e-10, atol=1e-12)
-        est = st.interval_estimates({"a": x}, OURS, reps=10)["a"]
+        est = mx.interval_estimates({"a": x}, OURS, reps=10)["a"]
         np.testing.assert_allclose([est[n].point for n in NAMES], p_rl["a"], rtol=1e-12)
 
 
@@ -388,7 +390,7 @@ CI_TOL = 0.04
 
 def test_interval_estimates_match_rliable_large_reps(rliable_cis_large):
     for shape, (x, ci_rl) in rliable_cis_large.items():
-        est = st.interval_estimates({"a": x}, OURS, reps=50_000, seed=3)["a"]
+        est = mx.interval_estimates({"a": x}, OURS, reps=50_000, seed=3)["a"]
         ours = np.array([[est[n].low for n in NAMES], [est[n].high for n in NAMES]])
         width = ci_rl[1] - ci_rl[0]
         dev = np.abs(ours - ci_rl) / width
@@ -402,10 +404,10 @@ def test_wrong_methods_are_outside_tolerance(rliable_cis_large):
         width = ci_rl[1] - ci_rl[0]
         g = np.random.default_rng(5)
         reps = 50_000
-        strat = st._statistics_of_resamples(x, g.integers(0, s, size=(reps, s, t)), OURS)
-        rows = st._statistics_of_resamples(x, np.repeat(g.integers(0, s, size=(reps, s, 1)), t, axis=2), OURS)
+        strat = mx._statistics_of_resamples(x, g.integers(0, s, size=(reps, s, t)), OURS)
+        rows = mx._statistics_of_resamples(x, np.repeat(g.integers(0, s, size=(reps, s, 1)), t, axis=2), OURS)
         pooled_b = x.reshape(-1)[g.integers(0, s * t, size=(reps, s, t))]
-        pooled = {n: st._apply_matrix_statistic(n, f, pooled_b) for n, f in OURS.items()}
+        pooled = {n: mx._apply_matrix_statistic(n, f, pooled_b) for n, f in OURS.items()}
         pts = np.array([OURS[n](x) for n in NAMES])
         pct = np.array([np.percentile(strat[n], [2.5, 97.5]) for n in NAMES]).T
         sd = np.array([strat[n].std() for n in NAMES])
@@ -425,7 +427,7 @@ def test_interval_estimates_percentile_not_basic_or_normal_hand_case():
     # P(k=0) = 0.349 > 2.5%, P(k<=2) = 0.930 < 97.5% < P(k<=3) = 0.987, so the percentile
     # interval is exactly [0, 3]. Basic would give 2*1 - [3, 0] = [-1, 2]; normal 1 -+ 1.96*0.95.
     x = np.array([0.0] * 9 + [10.0])[:, None]
-    est = st.interval_estimates({"a": x}, {"mean": st.mean, "median": st.median}, reps=20_000, seed=1)["a"]
+    est = mx.interval_estimates({"a": x}, {"mean": mx.mean, "median": mx.median}, reps=20_000, seed=1)["a"]
     assert est["mean"] == (1.0, 0.0, 3.0)
     assert est["median"] == (1.0, 0.0, 3.0)  # T=1: median of task means = the mean
 
@@ -435,7 +437,7 @@ def test_interval_estimates_stratified_within_tasks_hand_cases():
     # so every statistic is constant -> zero-width CIs. Resampling the pooled 6 scores
     # (ignoring tasks) would not be.
     x = np.stack([np.zeros(3), np.full(3, 100.0)], axis=1)
-    est = st.interval_estimates({"a": x}, reps=2000)["a"]
+    est = mx.interval_estimates({"a": x}, reps=2000)["a"]
     assert est["mean"] == (50.0, 50.0, 50.0)
     assert est["median"] == (50.0, 50.0, 50.0)
     assert est["iqm"] == (50.0, 50.0, 50.0)
@@ -444,25 +446,25 @@ def test_interval_estimates_stratified_within_tasks_hand_cases():
     # rows gives a zero-width CI for the mean. Stratified: the mean is (k0 + k1) / 4 with
     # k_t ~ Binomial(2, 1/2) independent per task; P(mean = 0) = 1/16 > 2.5% -> CI [0, 1].
     y = np.array([[0.0, 1.0], [1.0, 0.0]])
-    assert st.interval_estimates({"a": y}, {"mean": st.mean}, reps=20_000, seed=2)["a"]["mean"] == (0.5, 0.0, 1.0)
+    assert mx.interval_estimates({"a": y}, {"mean": mx.mean}, reps=20_000, seed=2)["a"]["mean"] == (0.5, 0.0, 1.0)
 
 
 def test_interval_estimates_structure_seed_and_custom_statistics():
     x = _skewed_matrix(4, 5, 3)
     y = _skewed_matrix(5, 7, 3)
-    out = st.interval_estimates({"x": x, "y": y}, reps=500, seed=1)
+    out = mx.interval_estimates({"x": x, "y": y}, reps=500, seed=1)
     assert set(out) == {"x", "y"} and set(out["x"]) == {"mean", "median", "iqm", "optimality_gap"}
     e = out["x"]["iqm"]
     assert isinstance(e, st.Estimate) and isinstance(e.point, float) and e.low <= e.point <= e.high
     # deterministic; one algorithm's result does not depend on the others in the dict
-    assert st.interval_estimates({"x": x}, reps=500, seed=1)["x"] == out["x"]
-    assert st.interval_estimates({"x": x}, reps=500, seed=2)["x"] != out["x"]
+    assert mx.interval_estimates({"x": x}, reps=500, seed=1)["x"] == out["x"]
+    assert mx.interval_estimates({"x": x}, reps=500, seed=2)["x"] != out["x"]
     # an arbitrary callable (looped per resample) agrees with the vectorised built-in
-    loop = st.interval_estimates({"x": x}, {"m": lambda m: float(np.mean(m))}, reps=300, seed=4)["x"]["m"]
-    vec = st.interval_estimates({"x": x}, {"m": st.mean}, reps=300, seed=4)["x"]["m"]
+    loop = mx.interval_estimates({"x": x}, {"m": lambda m: float(np.mean(m))}, reps=300, seed=4)["x"]["m"]
+    vec = mx.interval_estimates({"x": x}, {"m": mx.mean}, reps=300, seed=4)["x"]["m"]
     assert loop == pytest.approx(vec)
     # vector-valued statistics give [K] arrays
-    vv = st.interval_estimates({"x": x}, {"q": lambda m: np.quantile(m, [0.25, 0.75])}, reps=200)["x"]["q"]
+    vv = mx.interval_estimates({"x": x}, {"q": lambda m: np.quantile(m, [0.25, 0.75])}, reps=200)["x"]["q"]
     assert vv.point.shape == vv.low.shape == vv.high.shape == (2,)
     assert (vv.low <= vv.high).all()
 
@@ -470,7 +472,7 @@ def test_interval_estimates_structure_seed_and_custom_statistics():
 def test_interval_estimates_fast():
     x = _skewed_matrix(6, 10, 5)
     t0 = time.perf_counter()
-    st.interval_estimates({"a": x, "b": x + 1}, reps=50_000)
+    mx.interval_estimates({"a": x, "b": x + 1}, reps=50_000)
     assert time.perf_counter() - t0 < 5.0
 
 
@@ -483,11 +485,11 @@ def test_average_poi_matches_rliable(rly):
     for sx, sy, t in ((5, 5, 3), (4, 7, 2), (1, 3, 1), (6, 2, 5)):
         x = g.integers(0, 4, size=(sx, t)).astype(float)  # ties likely
         y = g.integers(0, 4, size=(sy, t)).astype(float)
-        assert st.average_probability_of_improvement(x, y) == pytest.approx(
+        assert mx.average_probability_of_improvement(x, y) == pytest.approx(
             metrics.probability_of_improvement(x, y), rel=1e-12)
     x = g.normal(size=(5, 3))
-    assert st.average_probability_of_improvement(x, x) == 0.5
-    assert st.average_probability_of_improvement(x, x) == metrics.probability_of_improvement(x, x)
+    assert mx.average_probability_of_improvement(x, x) == 0.5
+    assert mx.average_probability_of_improvement(x, x) == metrics.probability_of_improvement(x, x)
 
 
 def test_average_poi_hand_cases_and_one_task():
@@ -495,10 +497,10 @@ def test_average_poi_hand_cases_and_one_task():
     x = np.array([[5.0, 1.0], [6.0, 2.0]])
     y = np.array([[0.0, 2.0], [1.0, 3.0]])
     # task 1 pairs: (1,2)L (1,3)L (2,2)T (2,3)L -> 0.5/4
-    assert st.average_probability_of_improvement(x, y) == pytest.approx((1.0 + 0.125) / 2)
-    assert st.average_probability_of_improvement(x, y) + st.average_probability_of_improvement(y, x) == 1.0
+    assert mx.average_probability_of_improvement(x, y) == pytest.approx((1.0 + 0.125) / 2)
+    assert mx.average_probability_of_improvement(x, y) + mx.average_probability_of_improvement(y, x) == 1.0
     a, b = [1.0, 2.0, 3.0], [2.0, 2.0, 2.0, 0.5]
-    assert st.average_probability_of_improvement(np.c_[a], np.c_[b]) == pytest.approx(probability_of_improvement(a, b))
+    assert mx.average_probability_of_improvement(np.c_[a], np.c_[b]) == pytest.approx(probability_of_improvement(a, b))
 
 
 def test_poi_estimate_reproduces_rliable_exactly_on_its_draws(rly):
@@ -510,28 +512,28 @@ def test_poi_estimate_reproduces_rliable_exactly_on_its_draws(rly):
     p_rl, ci_rl = library.get_interval_estimates({"x,y": [x, y]}, metrics.probability_of_improvement, reps=reps)
     rs = np.random.RandomState(21)  # rliable draws x's then y's indices, per replicate
     ix, iy = zip(*[(rs.randint(0, 5, (5, 3)), rs.randint(0, 4, (4, 3))) for _ in range(reps)], strict=True)
-    repl = st._poi_b(st._resample_tasks(x, np.array(ix)), st._resample_tasks(y, np.array(iy)))
+    repl = mx._poi_b(mx._resample_tasks(x, np.array(ix)), mx._resample_tasks(y, np.array(iy)))
     np.testing.assert_allclose(st._percentile_interval(repl, 0.95), np.ravel(ci_rl["x,y"]), rtol=1e-12)
-    assert st.probability_of_improvement_estimate(x, y, reps=10).point == pytest.approx(p_rl["x,y"], rel=1e-12)
+    assert mx.probability_of_improvement_estimate(x, y, reps=10).point == pytest.approx(p_rl["x,y"], rel=1e-12)
 
 
 def test_poi_estimate_hand_cases():
     # x beats y in every pair of every task -> every resample has POI 1
-    assert st.probability_of_improvement_estimate([[2.0, 5.0], [3.0, 6.0]], [[0.0, 1.0], [1.0, 4.0]]) == (1.0, 1.0, 1.0)
+    assert mx.probability_of_improvement_estimate([[2.0, 5.0], [3.0, 6.0]], [[0.0, 1.0], [1.0, 4.0]]) == (1.0, 1.0, 1.0)
     # stratification: per task x > y always (task 0 around 0, task 1 around 10). Resampling
     # pooled scores across tasks could pit x's 0 against y's 9 -> POI < 1 in some resamples.
     x = np.array([[0.0, 10.0], [0.0, 10.0]])
     y = np.array([[-1.0, 9.0], [-1.0, 9.0]])
-    assert st.probability_of_improvement_estimate(x, y) == (1.0, 1.0, 1.0)
+    assert mx.probability_of_improvement_estimate(x, y) == (1.0, 1.0, 1.0)
     # anti-correlated runs: per-task POI is (#1s in the task's resample) / 2, independent per
     # task when stratified -> mean of 2 tasks = Binomial(4, 1/2) / 4, P(0) = 1/16 -> CI [0, 1];
     # resampling whole rows would give 0.5 always.
     x = np.array([[0.0, 1.0], [1.0, 0.0]])
     y = np.full((2, 2), 0.5)
-    assert st.probability_of_improvement_estimate(x, y, reps=20_000, seed=3) == (0.5, 0.0, 1.0)
+    assert mx.probability_of_improvement_estimate(x, y, reps=20_000, seed=3) == (0.5, 0.0, 1.0)
     # percentile, not basic: one task, X = nine 0s and one 10 vs Y = [5]: POI = k/10 with
     # k ~ Binomial(10, 0.1) -> [0, 0.3] (basic would give [-0.1, 0.2])
-    est = st.probability_of_improvement_estimate(np.c_[[0.0] * 9 + [10.0]], [[5.0]], reps=20_000, seed=4)
+    est = mx.probability_of_improvement_estimate(np.c_[[0.0] * 9 + [10.0]], [[5.0]], reps=20_000, seed=4)
     assert est.point == pytest.approx(0.1)
     assert (est.low, est.high) == pytest.approx((0.0, 0.3))
 
@@ -548,10 +550,10 @@ def test_performance_profile_reproduces_rliable_exactly_on_its_draws(rly, use_sc
     np.random.seed(31)
     prof, cis = library.create_performance_profile(
         {"a": x}, taus, use_score_distribution=use_score_distribution, reps=reps)
-    est = st.performance_profile(x, taus, use_score_distribution=use_score_distribution, reps=10)
+    est = mx.performance_profile(x, taus, use_score_distribution=use_score_distribution, reps=10)
     np.testing.assert_allclose(est.point, prof["a"], rtol=1e-12)
     idx = np.random.RandomState(31).randint(0, 6, size=(reps, 6, 4))
-    repl = st._profile_b(st._resample_tasks(x, idx), taus, use_score_distribution)
+    repl = mx._profile_b(mx._resample_tasks(x, idx), taus, use_score_distribution)
     low, high = st._percentile_interval(repl, 0.95)
     np.testing.assert_allclose(np.stack([low, high]), cis["a"], rtol=1e-12, atol=1e-15)
 
@@ -562,7 +564,7 @@ def test_performance_profile_matches_rliable_statistically(rly):
     taus = np.array([0.5, 1.0, 2.0, 4.0])
     np.random.seed(32)
     _, cis = library.create_performance_profile({"a": x}, taus, reps=5000)
-    est = st.performance_profile(x, taus, reps=50_000, seed=1)
+    est = mx.performance_profile(x, taus, reps=50_000, seed=1)
     # fractions of 24 runs move in steps of 1/24; the discrete quantiles agree within a step
     np.testing.assert_allclose(est.low, cis["a"][0], atol=1 / 24 + 1e-9)
     np.testing.assert_allclose(est.high, cis["a"][1], atol=1 / 24 + 1e-9)
@@ -570,19 +572,19 @@ def test_performance_profile_matches_rliable_statistically(rly):
 
 def test_performance_profile_hand_cases():
     x = np.array([[0.0, 1.0, 5.0], [2.0, 3.0, 5.0]])
-    est = st.performance_profile(x, [-1.0, 0.0, 2.0, 5.0])
+    est = mx.performance_profile(x, [-1.0, 0.0, 2.0, 5.0])
     np.testing.assert_allclose(est.point, [1.0, 5 / 6, 3 / 6, 0.0])  # strictly greater than tau
-    avg = st.performance_profile(x, [0.5, 1.5, 2.5], use_score_distribution=False)  # task means 1, 2, 5
+    avg = mx.performance_profile(x, [0.5, 1.5, 2.5], use_score_distribution=False)  # task means 1, 2, 5
     np.testing.assert_allclose(avg.point, [1.0, 2 / 3, 1 / 3])
     assert isinstance(est.point, np.ndarray) and est.low.shape == est.high.shape == (4,)
     assert (est.low <= est.point).all() and (est.point <= est.high).all()
     # stratification: rows (0, 1), (1, 0) always have one score > 0.5 -> whole-row resampling
     # gives 0.5 always; stratified: Binomial(4, 1/2) / 4 -> CI [0, 1]
-    e = st.performance_profile([[0.0, 1.0], [1.0, 0.0]], [0.5], reps=20_000, seed=5)
+    e = mx.performance_profile([[0.0, 1.0], [1.0, 0.0]], [0.5], reps=20_000, seed=5)
     assert (float(e.point[0]), float(e.low[0]), float(e.high[0])) == (0.5, 0.0, 1.0)
     # percentile, not basic/normal: nine 0s and one 10, tau 5 -> fraction k/10 with
     # k ~ Binomial(10, 0.1) -> [0, 0.3]; basic would give 2 * 0.1 - [0.3, 0] = [-0.1, 0.2]
-    e = st.performance_profile(np.c_[[0.0] * 9 + [10.0]], [5.0], reps=20_000, seed=6)
+    e = mx.performance_profile(np.c_[[0.0] * 9 + [10.0]], [5.0], reps=20_000, seed=6)
     assert float(e.point[0]) == pytest.approx(0.1)
     assert (float(e.low[0]), float(e.high[0])) == pytest.approx((0.0, 0.3))
 
@@ -597,12 +599,12 @@ def test_auc_hand_cases():
         [2.0, 2.0, 2.0, 2.0],  # constant 2
         [0.0, 0.0, 0.0, 6.0],  # area 30
     ])
-    np.testing.assert_allclose(st.auc(steps, curves), [1.5, 2.0, 1.0])
-    np.testing.assert_allclose(st.auc(steps, curves, normalize=False), [45.0, 60.0, 30.0])
+    np.testing.assert_allclose(ef.auc(steps, curves), [1.5, 2.0, 1.0])
+    np.testing.assert_allclose(ef.auc(steps, curves, normalize=False), [45.0, 60.0, 30.0])
     # uneven steps: trapezoids over env steps, not over point indices
-    np.testing.assert_allclose(st.auc([0, 1, 10], [[0.0, 1.0, 1.0]], normalize=False), [0.5 + 9.0])
+    np.testing.assert_allclose(ef.auc([0, 1, 10], [[0.0, 1.0, 1.0]], normalize=False), [0.5 + 9.0])
     # [S, T, N] -> [S, T]
-    out = st.auc(steps, np.stack([curves, 2 * curves], axis=1))
+    out = ef.auc(steps, np.stack([curves, 2 * curves], axis=1))
     assert out.shape == (3, 2)
     np.testing.assert_allclose(out[:, 1], 2 * out[:, 0])
 
@@ -610,7 +612,7 @@ def test_auc_hand_cases():
 def test_auc_nan_rule():
     steps = np.array([0.0, 10.0, 20.0, 30.0])
     nan = np.nan
-    out = st.auc(steps, [
+    out = ef.auc(steps, [
         [0.0, nan, 2.0, 3.0],  # interior gap: linear fill -> same as [0, 1, 2, 3] -> 1.5
         [nan, 1.0, 2.0, 3.0],  # leading gap: first finite value held -> [1, 1, 2, 3] -> (10+15+25)/30
         [0.0, 1.0, 2.0, nan],  # trailing gap: last finite value held -> [0, 1, 2, 2] -> (5+15+20)/30
@@ -627,7 +629,7 @@ def test_auc_stratified_ci_via_aggregate():
     steps = np.linspace(0, 1e5, 11)
     g = np.random.default_rng(20)
     curves = np.cumsum(g.exponential(size=(8, 3, 11)), axis=-1) * np.array([1.0, 10.0, 100.0])[None, :, None]
-    a = st.auc(steps, curves)
+    a = ef.auc(steps, curves)
     out = aggregate(a)
     assert out["n"] == 24
     assert out["iqm_ci"] == list(bootstrap_ci(a))  # the existing stratified machinery, by task
@@ -645,11 +647,11 @@ def test_steps_to_threshold_hand_cases():
         [0.0, np.nan, 11.0, np.nan, 0.0],  # NaN never counts; reaches at 200
         [np.nan] * 5,                  # no data -> never reached
     ])
-    out = st.steps_to_threshold(steps, curves, 10.0)
+    out = ef.steps_to_threshold(steps, curves, 10.0)
     np.testing.assert_array_equal(out, [200.0, 0.0, np.inf, 200.0, np.inf])
     assert np.isposinf(out[2]) and not np.isnan(out).any()
     # [S, T, N]
-    out2 = st.steps_to_threshold(steps, np.stack([curves, curves + 5], axis=1), 10.0)
+    out2 = ef.steps_to_threshold(steps, np.stack([curves, curves + 5], axis=1), 10.0)
     assert out2.shape == (5, 2)
     np.testing.assert_array_equal(out2[:, 1], [100.0, 0.0, 400.0, 200.0, np.inf])
 
@@ -657,27 +659,27 @@ def test_steps_to_threshold_hand_cases():
 def test_steps_to_threshold_smoothing_is_trailing_and_off_by_default():
     steps = np.arange(6) * 10
     spike = np.array([[0.0, 0.0, 10.0, 0.0, 6.0, 6.0]])
-    assert st.steps_to_threshold(steps, spike, 5.0)[0] == 20.0  # raw: the spike counts
+    assert ef.steps_to_threshold(steps, spike, 5.0)[0] == 20.0  # raw: the spike counts
     # window 2: means [0, 0, 5, 5, 3, 6] -> first >= 5 at 20; window 3: [0, 0, 3.33, 3.33, 5.33, 4] -> 40
-    assert st.steps_to_threshold(steps, spike, 5.0, smooth=2)[0] == 20.0
-    assert st.steps_to_threshold(steps, spike, 5.0, smooth=3)[0] == 40.0
+    assert ef.steps_to_threshold(steps, spike, 5.0, smooth=2)[0] == 20.0
+    assert ef.steps_to_threshold(steps, spike, 5.0, smooth=3)[0] == 40.0
     # NaN points are skipped inside the window
-    assert st.steps_to_threshold(steps, [[0.0, np.nan, 8.0, np.nan, 0.0, 0.0]], 5.0, smooth=2)[0] == 20.0
-    assert st.steps_to_threshold(steps, [[0.0, 4.0, 8.0, 0.0, 0.0, 0.0]], 5.0, smooth=2)[0] == 20.0  # (4+8)/2
+    assert ef.steps_to_threshold(steps, [[0.0, np.nan, 8.0, np.nan, 0.0, 0.0]], 5.0, smooth=2)[0] == 20.0
+    assert ef.steps_to_threshold(steps, [[0.0, 4.0, 8.0, 0.0, 0.0, 0.0]], 5.0, smooth=2)[0] == 20.0  # (4+8)/2
 
 
 def test_threshold_estimates_all_none_partial():
     # all reached
-    e = st.threshold_estimates([100.0, 200.0, 300.0, 400.0])
+    e = ef.threshold_estimates([100.0, 200.0, 300.0, 400.0])
     assert e["fraction_reached"] == (1.0, 1.0, 1.0)
     assert e["median"].point == 250.0 and e["iqm"].point == 250.0
     assert 100.0 <= e["median"].low <= e["median"].high <= 400.0
     # none reached
-    e = st.threshold_estimates([np.inf] * 5)
+    e = ef.threshold_estimates([np.inf] * 5)
     assert e["fraction_reached"] == (0.0, 0.0, 0.0)
     assert e["median"] == (np.inf, np.inf, np.inf) and e["iqm"] == (np.inf, np.inf, np.inf)
     # partially: 1 of 4 fails -> median finite, IQM drops the failure in the top 25%
-    e = st.threshold_estimates([100.0, 200.0, 300.0, np.inf], reps=20_000, seed=1)
+    e = ef.threshold_estimates([100.0, 200.0, 300.0, np.inf], reps=20_000, seed=1)
     assert e["fraction_reached"].point == 0.75
     assert e["median"].point == 250.0 and e["iqm"].point == 250.0
     assert e["median"].high == np.inf  # P(>= 2 of 4 resampled runs fail) = 26% > 2.5%
@@ -693,22 +695,22 @@ def test_not_reached_is_inf_not_budget_nor_dropped():
         [0.0, 0.0, 0.0, 0.0],
         [0.0, 0.0, 0.0, 0.0],
     ])
-    hit = st.steps_to_threshold(steps, curves, 1.0)
+    hit = ef.steps_to_threshold(steps, curves, 1.0)
     np.testing.assert_array_equal(hit, [1000.0, np.inf, np.inf, np.inf])  # not 3000 (budget), not NaN
-    e = st.threshold_estimates(hit)
+    e = ef.threshold_estimates(hit)
     assert e["fraction_reached"].point == 0.25
     assert e["median"].point == np.inf  # budget -> 3000; dropped -> 1000
     assert e["iqm"].point == np.inf
     assert e["median"].high == np.inf and e["iqm"].high == np.inf
     # a budget cut-off would make this run look as fast as one that reached it at the end
-    late = st.steps_to_threshold(steps, [[0.0, 0.0, 0.0, 1.0]], 1.0)
+    late = ef.steps_to_threshold(steps, [[0.0, 0.0, 0.0, 1.0]], 1.0)
     assert late[0] == 3000.0 and hit[1] > late[0]
 
 
 def test_threshold_estimates_stratified_over_tasks():
     # task 0 always reaches (100), task 1 never: stratified resamples keep 3 runs per task
     hit = np.stack([np.full(3, 100.0), np.full(3, np.inf)], axis=1)
-    e = st.threshold_estimates(hit)
+    e = ef.threshold_estimates(hit)
     assert e["fraction_reached"] == (0.5, 0.5, 0.5)
     assert e["median"] == (np.inf, np.inf, np.inf)  # median of [100]*3 + [inf]*3 = (100 + inf) / 2
 
@@ -733,39 +735,39 @@ def test_quantile_inf_safe_matches_numpy_on_finite():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: st.mean([1.0, 2.0]), r"x must be a 2-D \[S runs, T tasks\].*shape \(2,\).*x\[:, None\]"),
-    (lambda: st.median(np.zeros((0, 3))), r"x is empty \(shape \(0, 3\)\)"),
-    (lambda: st.optimality_gap([[1.0, np.nan]]), r"x \(shape \(1, 2\)\) contains NaN at \(run, task\) \[\(0, 1\)\]"),
-    (lambda: st.optimality_gap([[1.0]], gamma=np.inf), r"gamma must be a finite number"),
-    (lambda: st.interval_estimates({}), r"score_dict must be a non-empty mapping"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2, 2))}), r"score_dict\['a'\] must be a 2-D.*\(2, 2, 2\)"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, level=1.0), r"level must be in the open interval \(0, 1\).*1.0"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, level=0.0), r"level must be in the open interval"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, reps=0), r"reps must be an integer >= 1, got 0"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, reps=2.5), r"reps must be an integer >= 1, got 2.5"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, {"m": 3}), r"statistics\['m'\] must be callable"),
-    (lambda: st.interval_estimates({"a": np.ones((2, 2))}, {"m": lambda m: m}), r"statistic 'm' must return a float or a 1-D"),
-    (lambda: st.average_probability_of_improvement(np.ones((3, 2)), np.ones((3, 4))),
+    (lambda: mx.mean([1.0, 2.0]), r"x must be a 2-D \[S runs, T tasks\].*shape \(2,\).*x\[:, None\]"),
+    (lambda: mx.median(np.zeros((0, 3))), r"x is empty \(shape \(0, 3\)\)"),
+    (lambda: mx.optimality_gap([[1.0, np.nan]]), r"x \(shape \(1, 2\)\) contains NaN at \(run, task\) \[\(0, 1\)\]"),
+    (lambda: mx.optimality_gap([[1.0]], gamma=np.inf), r"gamma must be a finite number"),
+    (lambda: mx.interval_estimates({}), r"score_dict must be a non-empty mapping"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2, 2))}), r"score_dict\['a'\] must be a 2-D.*\(2, 2, 2\)"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, level=1.0), r"level must be in the open interval \(0, 1\).*1.0"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, level=0.0), r"level must be in the open interval"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, reps=0), r"reps must be an integer >= 1, got 0"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, reps=2.5), r"reps must be an integer >= 1, got 2.5"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, {"m": 3}), r"statistics\['m'\] must be callable"),
+    (lambda: mx.interval_estimates({"a": np.ones((2, 2))}, {"m": lambda m: m}), r"statistic 'm' must return a float or a 1-D"),
+    (lambda: mx.average_probability_of_improvement(np.ones((3, 2)), np.ones((3, 4))),
      r"x has T=2 tasks \(shape \(3, 2\)\) but y has T=4 \(shape \(3, 4\)\)"),
-    (lambda: st.probability_of_improvement_estimate(np.ones((3, 2)), [[np.nan, 1.0]]), r"y \(shape \(1, 2\)\) contains NaN"),
-    (lambda: st.probability_of_improvement_estimate(np.ones((3, 2)), np.ones((3, 2)), level=-0.5), r"level must be in"),
-    (lambda: st.performance_profile(np.ones((3, 2)), []), r"taus must be a non-empty 1-D array \[K\].*\(0,\)"),
-    (lambda: st.performance_profile(np.ones((3, 2)), [[1.0]]), r"taus must be a non-empty 1-D.*\(1, 1\)"),
-    (lambda: st.performance_profile(np.ones((3, 2)), [np.nan]), r"taus must be finite"),
-    (lambda: st.performance_profile(np.ones((3, 2)), [1.0], reps=-1), r"reps must be an integer >= 1, got -1"),
-    (lambda: st.auc([0.0], [[1.0]]), r"steps must be a 1-D array \[N\] with N >= 2.*\(1,\)"),
-    (lambda: st.auc([0.0, 2.0, 1.0], [[1.0, 1.0, 1.0]]), r"steps must be strictly increasing; steps\[1\]=2.0 >= steps\[2\]=1.0"),
-    (lambda: st.auc([0.0, 1.0], [[1.0, 1.0, 1.0]]), r"curves must be \[S, N\] or \[S, T, N\] with N = len\(steps\) = 2.*\(1, 3\)"),
-    (lambda: st.auc([0.0, 1.0], [1.0, 1.0]), r"curves must be \[S, N\] or \[S, T, N\].*\(2,\)"),
-    (lambda: st.auc([0.0, 1.0], np.zeros((0, 2))), r"curves is empty"),
-    (lambda: st.auc([0.0, 1.0], [[1.0, np.inf]]), r"curves must not contain \+-inf"),
-    (lambda: st.auc([0.0, np.nan], [[1.0, 1.0]]), r"steps must be finite"),
-    (lambda: st.steps_to_threshold([0, 1], [[0.0, 1.0]], np.nan), r"threshold must be a finite number"),
-    (lambda: st.steps_to_threshold([0, 1], [[0.0, 1.0]], 1.0, smooth=0), r"smooth must be an integer window >= 1"),
-    (lambda: st.steps_to_threshold([0, 1], [[0.0, 1.0]], 1.0, smooth=1.5), r"smooth must be an integer window"),
-    (lambda: st.threshold_estimates([1.0, np.nan]), r"hit_steps must be finite env steps or \+inf"),
-    (lambda: st.threshold_estimates([]), r"hit_steps must be a non-empty \[S\] or \[S, T\].*\(0,\)"),
-    (lambda: st.threshold_estimates([1.0], level=2), r"level must be in the open interval"),
+    (lambda: mx.probability_of_improvement_estimate(np.ones((3, 2)), [[np.nan, 1.0]]), r"y \(shape \(1, 2\)\) contains NaN"),
+    (lambda: mx.probability_of_improvement_estimate(np.ones((3, 2)), np.ones((3, 2)), level=-0.5), r"level must be in"),
+    (lambda: mx.performance_profile(np.ones((3, 2)), []), r"taus must be a non-empty 1-D array \[K\].*\(0,\)"),
+    (lambda: mx.performance_profile(np.ones((3, 2)), [[1.0]]), r"taus must be a non-empty 1-D.*\(1, 1\)"),
+    (lambda: mx.performance_profile(np.ones((3, 2)), [np.nan]), r"taus must be finite"),
+    (lambda: mx.performance_profile(np.ones((3, 2)), [1.0], reps=-1), r"reps must be an integer >= 1, got -1"),
+    (lambda: ef.auc([0.0], [[1.0]]), r"steps must be a 1-D array \[N\] with N >= 2.*\(1,\)"),
+    (lambda: ef.auc([0.0, 2.0, 1.0], [[1.0, 1.0, 1.0]]), r"steps must be strictly increasing; steps\[1\]=2.0 >= steps\[2\]=1.0"),
+    (lambda: ef.auc([0.0, 1.0], [[1.0, 1.0, 1.0]]), r"curves must be \[S, N\] or \[S, T, N\] with N = len\(steps\) = 2.*\(1, 3\)"),
+    (lambda: ef.auc([0.0, 1.0], [1.0, 1.0]), r"curves must be \[S, N\] or \[S, T, N\].*\(2,\)"),
+    (lambda: ef.auc([0.0, 1.0], np.zeros((0, 2))), r"curves is empty"),
+    (lambda: ef.auc([0.0, 1.0], [[1.0, np.inf]]), r"curves must not contain \+-inf"),
+    (lambda: ef.auc([0.0, np.nan], [[1.0, 1.0]]), r"steps must be finite"),
+    (lambda: ef.steps_to_threshold([0, 1], [[0.0, 1.0]], np.nan), r"threshold must be a finite number"),
+    (lambda: ef.steps_to_threshold([0, 1], [[0.0, 1.0]], 1.0, smooth=0), r"smooth must be an integer window >= 1"),
+    (lambda: ef.steps_to_threshold([0, 1], [[0.0, 1.0]], 1.0, smooth=1.5), r"smooth must be an integer window"),
+    (lambda: ef.threshold_estimates([1.0, np.nan]), r"hit_steps must be finite env steps or \+inf"),
+    (lambda: ef.threshold_estimates([]), r"hit_steps must be a non-empty \[S\] or \[S, T\].*\(0,\)"),
+    (lambda: ef.threshold_estimates([1.0], level=2), r"level must be in the open interval"),
     (lambda: iqm(np.zeros((3, 0)), axis=1), r"iqm: x is empty along the reduced axis \(shape \(3, 0\)\)"),
     (lambda: bootstrap_ci([1.0, 2.0], reps=0), r"reps must be an integer >= 1, got 0"),
 ])

@@ -5,7 +5,10 @@ import argparse
 from pathlib import Path
 
 from jaxrl_policy.cli.common import fail
-from jaxrl_policy.results.report import find_run_dirs, parse_thresholds, report_runs, report_sweep
+from jaxrl_policy.io.runfolder import find_run_dirs
+from jaxrl_policy.results.analysis import parse_thresholds
+from jaxrl_policy.results.report import report_runs
+from jaxrl_policy.results.sweep_report import report_sweep
 
 
 def cmd_report(argv: list[str]) -> None:

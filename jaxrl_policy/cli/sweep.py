@@ -20,7 +20,7 @@ from jaxrl_policy.cli.common import (
     sinks_of,
 )
 from jaxrl_policy.io.runfolder import recorded_cpu_threads
-from jaxrl_policy.results.report import report_sweep
+from jaxrl_policy.results.sweep_report import report_sweep
 from jaxrl_policy.run import sweep as sw
 from jaxrl_policy.run.mesh import MeshError
 from jaxrl_policy.run.sweep import SweepError, resume_sweep

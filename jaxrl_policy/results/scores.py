@@ -182,7 +182,7 @@ def aggregate_tasks(
     ``[S, T]`` matrix: mean / median / IQM of all normalised run scores and the
     IQM's stratified bootstrap CI (runs resampled within each env). For
     rliable's mean / median-of-task-means / optimality gap use
-    ``stats.interval_estimates({"algo": normalize_tasks(d)[0]})`` (complete
+    ``matrices.interval_estimates({"algo": normalize_tasks(d)[0]})`` (complete
     matrices only).
 
     Args:

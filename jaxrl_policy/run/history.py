@@ -17,8 +17,8 @@ import numpy as np
 from jaxrl_policy.core.config import BaseConfig
 from jaxrl_policy.core.types import COUNTERS, DIAGNOSTICS
 from jaxrl_policy.results import stats
+from jaxrl_policy.results.analysis import FINAL_FRACTION
 
-FINAL_FRACTION = 0.05  # final_return: episodes that ended in the last 5% of the env-step budget
 HIST_KEYS = ("episode_return", "episodes", "eval_return")  # [B, I] histories (besides env_steps [I])
 
 
