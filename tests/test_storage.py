@@ -1,8 +1,7 @@
-"""The ring of K unrolls: write position, the three sampling modes, the ready gate, under vmap."""
+"""The ring of K unrolls: write position, the three sampling modes, under vmap."""
 import jax
 import jax.numpy as jnp
 import numpy as np
-import pytest
 
 from jaxrl_policy.core.storage import make_ring
 
@@ -54,12 +53,6 @@ def test_transitions_uniform_over_filled_and_shaped():
     xs = np.concatenate([np.asarray(ring.sample(st, k)["x"]).ravel() for k in keys])
     assert set(np.unique(xs)) == {2.0, 3.0, 4.0, 5.0, 6.0}
     assert np.bincount(xs.astype(int))[2:].min() > 0.15 * len(xs)
-
-
-@pytest.mark.parametrize("min_unrolls", [1, 4])
-def test_ready_gate(min_unrolls):
-    ring = make_ring(8, "transitions", min_unrolls=min_unrolls, batch_size=4)
-    assert [bool(ring.ready(n)) for n in range(6)] == [n >= min_unrolls for n in range(6)]
 
 
 def test_ring_under_vmap_over_seeds():

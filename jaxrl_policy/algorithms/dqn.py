@@ -233,6 +233,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         state, metrics = jax.lax.cond(env_step >= hp["learning_starts"],
                                       lambda s, b: train_step(s, b, env_step, hp), wait, state, batch)
         metrics["epsilon"] = epsilon_schedule(hp, cfg.total_timesteps, env_step)
+        metrics["learned"] = (env_step >= hp["learning_starts"]).astype(jnp.float32)  # 0: still filling the buffer
         return state, metrics
 
     def greedy(state: DQNState, obs, carry, hp: HParams):  # ε = 0

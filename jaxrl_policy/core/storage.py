@@ -12,10 +12,10 @@ One ring ``[K, T, E, ...]`` serves every point of the spectrum; only the samplin
   replay buffer; with T = 1 a slot is one vectorised env step).
 
 Why our own ring rather than flashbax: the ring is ~40 lines, needs no extra dependency,
-writes with one ``dynamic_update_slice`` per leaf and samples with one gather, and its
-``ready`` gate is a function of the unbatched iteration count so that ``vmap`` over seeds
-keeps the learning branch a real ``lax.cond`` (flashbax's ``can_sample`` reads the batched
-buffer state). flashbax's trajectory buffer adds sequence-sampling machinery we do not need.
+writes with one ``dynamic_update_slice`` per leaf and samples with one gather; learning always
+samples after the iteration's ``add``, so the ring is never empty when sampled (an algorithm that
+waits, DQN before ``learning_starts``, gates itself inside ``learn``). flashbax's trajectory
+buffer adds sequence-sampling machinery we do not need.
 """
 from __future__ import annotations
 
@@ -33,12 +33,8 @@ class RingState(NamedTuple):
     filled: jax.Array  # int32 scalar: filled slots (<= K)
 
 
-def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int = 1,
-              batch_size: int = 0) -> Storage:
-    """A ring of ``capacity`` unrolls sampled in ``mode`` (see module docstring).
-
-    ``min_unrolls``: unrolls that must have been added before ``ready`` is true.
-    """
+def make_ring(capacity: int, mode: str, *, num_draws: int = 1, batch_size: int = 0) -> Storage:
+    """A ring of ``capacity`` unrolls sampled in ``mode`` (see module docstring)."""
     if mode not in ("latest", "unrolls", "transitions"):
         raise ValueError(f"mode = {mode!r}: must be latest, unrolls or transitions")
     K = capacity
@@ -79,7 +75,4 @@ def make_ring(capacity: int, mode: str, *, min_unrolls: int = 1, num_draws: int 
         t, e = rest // E, rest % E
         return jax.tree.map(lambda x: x[slot, t, e].reshape(num_draws, batch_size, *x.shape[3:]), state.data)
 
-    def ready(iterations_done):
-        return iterations_done >= min_unrolls
-
-    return Storage(init=init, add=add, sample=sample, ready=ready)
+    return Storage(init=init, add=add, sample=sample)

@@ -57,19 +57,12 @@ class StorageSample(Protocol):
         """A batch in the layout the algorithm's ``learn`` expects."""
 
 
-class StorageReady(Protocol):
-    def __call__(self, iterations_done: jax.Array, /) -> jax.Array:
-        """Whether enough unrolls were stored to sample. Depends only on the (unbatched) iteration
-        count, so under ``vmap`` over seeds the learning ``lax.cond`` stays a real branch."""
-
-
 class Storage(NamedTuple):
     """Where collected unrolls go and how learning draws from them (pure functions)."""
 
     init: StorageInit
     add: StorageAdd
     sample: StorageSample
-    ready: StorageReady
 
 
 # ---- algorithm -----------------------------------------------------------------------------

@@ -55,7 +55,8 @@ def make_offline_loop(cfg: BaseConfig, algo: Algorithm, unrolls: Transition, spe
         metrics = {"env_steps": jnp.zeros((), jnp.int32), "episode_return": jnp.full((), jnp.nan),
                    "episode_length": jnp.full((), jnp.nan), "episodes": jnp.zeros((), jnp.int32),
                    **{k: jnp.full((), jnp.nan) for k in DIAGNOSTICS}, **learn_metrics, **eval_metrics,
-                   "learned": jnp.ones((), jnp.float32), "dataset_clock": clock}
+                   "dataset_clock": clock}
+        metrics.setdefault("learned", jnp.ones((), jnp.float32))  # 1 unless learn says it took no step
         return state._replace(agent=agent, key=key, iteration=state.iteration + 1), metrics
 
     n_iter, ipc = cfg.num_iterations, cfg.iterations_per_chunk

@@ -9,12 +9,11 @@ Every algorithm runs through this loop unchanged; it never looks at the algorith
         actor = algo.actor(agent, hp)                      # maybe lagged parameters
         collect T steps: algo.act(actor, obs, hp) → env.step → unroll [T, E]
         storage = storage.add(storage, unroll)
-        if storage.ready(i + 1):                           # unbatched → real lax.cond under vmap
-            agent = algo.learn(agent, storage.sample(key), hp)
+        agent = algo.learn(agent, storage.sample(key), hp)
         if evaluation is due (every eval_every env steps, and at the end):
             eval_return = mean return of M greedy episodes from the fixed evaluation keys
         metrics[i] = episode stats + learn metrics + eval metrics (NaN where none)
-                     + learned: 1 where learn ran, else 0
+                     + learned: 1 where a gradient step was taken (the algorithm says; default 1)
     after each chunk (scan): nonfinite_params = 1 if a float leaf of the agent state is NaN/inf,
                              else 0, on the chunk's last iteration (NaN on the others: not checked)
 
@@ -29,7 +28,7 @@ import jax.numpy as jnp
 
 from jaxrl_policy.core.config import BaseConfig, hparams
 from jaxrl_policy.core.envs import VecEnv
-from jaxrl_policy.core.types import DIAGNOSTICS, Algorithm, HParams, LoopState, Transition, nan_like
+from jaxrl_policy.core.types import DIAGNOSTICS, Algorithm, HParams, LoopState, Transition
 from jaxrl_policy.loop.common import (
     Loop,
     RolloutState,
@@ -97,12 +96,6 @@ def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv |
         return LoopState(agent=agent, env=acting.env, storage=storage, key=key, iteration=jnp.zeros((), jnp.int32),
                          hparams=given, carry=acting.carry, first=acting.first)
 
-    def learn_metric_shapes(state: LoopState, hp: HParams):
-        def f():
-            batch = algo.storage.sample(state.storage, state.key)
-            return algo.learn(state.agent, batch, state.key, jnp.int32(0), hp)[1]
-        return jax.eval_shape(f)
-
     def iteration(state: LoopState, i):
         """``i`` is the global iteration index; it comes from the scan's xs, so it stays unbatched."""
         hp = hp_of(state)
@@ -114,19 +107,9 @@ def make_loop(cfg: BaseConfig, algo: Algorithm, venv: VecEnv, eval_env: VecEnv |
         storage = algo.storage.add(state.storage, unroll)
         env_steps = env_step0 + steps_per_iter
 
-        def do_learn(agent):  # hp is closed over (not an operand), so constants stay constants
-            agent, metrics = algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps, hp)
-            return agent, {**metrics, "learned": jnp.ones((), jnp.float32)}
-
-        shapes = learn_metric_shapes(state, hp)
-
-        def skip(agent):
-            empty = nan_like(jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes))
-            if "grad_steps" in empty:
-                empty["grad_steps"] = jnp.zeros_like(empty["grad_steps"])
-            return agent, {**empty, "learned": jnp.zeros((), jnp.float32)}
-
-        agent, learn_metrics = jax.lax.cond(algo.storage.ready(i + 1), do_learn, skip, agent)
+        agent, learn_metrics = algo.learn(agent, algo.storage.sample(storage, k_sample), k_learn, env_steps, hp)
+        learn_metrics = {**learn_metrics}
+        learn_metrics.setdefault("learned", jnp.ones((), jnp.float32))  # 1 unless learn says it took no step
         eval_metrics = evaluate_if_due(evaluate, eval_due(i), agent, hp)
         n_done = done.sum()
         denom = jnp.maximum(n_done, 1)
