@@ -1,5 +1,6 @@
 """Checkpoints: a run that crashes mid-way resumes from its last checkpoint, bit-identically."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -95,3 +96,28 @@ def test_cli_resume_and_bad_resume(tmp_path, capsys):
     assert latest(d) is not None
     main(["train", "--resume", str(d), "--quiet"])  # already finished: resumes at the end, rewrites the summary
     assert np.isfinite(json.loads((d / "summary.json").read_text())["env_steps_per_s"])
+
+
+def test_a_run_folder_written_by_0_3_0_resumes_and_reports(tmp_path, capsys):
+    """tests/data/run-0.3.0: a PPO run (2 seeds, 4 chunks) written by jaxrl_policy 0.3.0 (commit 1dde4a5, the flat
+    layout) and cut after its chunk-3 checkpoint (chunk 4 and summary.json removed). This version resumes it:
+    the loop state restores into today's program, the rows logged up to the checkpoint are kept as they were,
+    chunk 4 runs, and `report` reads the folder."""
+    import shutil
+
+    src = Path(__file__).parent / "data" / "run-0.3.0"
+    d = tmp_path / "run"
+    shutil.copytree(src, d)
+    before = [json.loads(x) for x in (src / "metrics.jsonl").read_text().splitlines()]
+    main(["train", "--resume", str(d), "--quiet", "--checkpoint-every", "0"])
+    err = capsys.readouterr().err
+    assert "started by jaxrl_policy 0.3.0" in err
+    s = json.loads((d / "summary.json").read_text())
+    assert s["complete"] and s["status"] == ["ok", "ok"] and s["env_steps_done"] == 4096
+    rows = [json.loads(x) for x in (d / "metrics.jsonl").read_text().splitlines()]
+    kept = [r for r in before if r["iteration"] <= 3 * 2]  # 2 iterations per chunk
+    strip = lambda r: {k: v for k, v in r.items() if k != "wall_s"}  # noqa: E731
+    assert [strip(r) for r in rows[:len(kept)]] == [strip(r) for r in kept]
+    assert max(r["iteration"] for r in rows) == 8
+    main(["report", str(d), "--out", str(tmp_path / "rep")])
+    assert (tmp_path / "rep" / "summary.md").exists()

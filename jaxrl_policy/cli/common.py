@@ -261,7 +261,7 @@ RESUME_HELP = """
   --resume DIR          continue the run in DIR from its latest checkpoint (its own config, seeds
                         and --cpu-threads; bit-identical to an uninterrupted run). Config flags, --algo,
                         --env and --seeds may be repeated: if they differ from the run's own, the
-                        resume is refused with a field-by-field diff (so is another package version)"""
+                        resume is refused with a field-by-field diff (another package version: a note)"""
 
 COMPARE_RESUME_HELP = """
   --resume DIR          continue the compare in DIR: finished algorithms are kept, the others resume

@@ -84,8 +84,10 @@ def _check_resume(a: argparse.Namespace, argv: list[str], rest: list[str], run_d
     resolve a config as for a new run (--algo and --env default to the run's) and every field is compared.
     """
     diff = []
-    if meta.get("package_version") not in (None, __version__):
-        diff.append(f"package_version: run has {meta['package_version']}, command line has {__version__}")
+    if meta.get("package_version") not in (None, __version__):  # the checkpoint is restored or refused on its own
+        print(f"note: {run_dir} was started by jaxrl_policy {meta['package_version']}; resuming with {__version__} "
+              "(its loop state restores; another version may compute differently, so the resumed run is not promised "
+              "to be bit-identical to an uninterrupted one)", file=sys.stderr)
     if rest or any(given(argv, f) for f in ("--algo", "--env", "--seeds")):
         algo = a.algo if given(argv, "--algo") else cfg.algo
         env = a.env if given(argv, "--env") else cfg.env_id
