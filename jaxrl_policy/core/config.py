@@ -201,6 +201,7 @@ class BaseConfig:
     # the traced fields, derived from the annotations (``Traced[...]``, where a field is introduced)
     TRACED: ClassVar[frozenset[str]] = _TracedFields()  # type: ignore[assignment]
     CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
+    DISCRETE_ACTIONS: ClassVar[bool] = True  # whether it acts in discrete ones
     RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
     OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
     TEACHERS: ClassVar[bool] = False  # whether its factory takes Teacher values (built from a ``teachers`` field)
@@ -327,7 +328,10 @@ class BaseConfig:
         if spec is not None:
             check("env_id", spec.num_actions is not None or self.CONTINUOUS_ACTIONS,
                   f"{self.algo} needs a discrete action space; {self.env_id} has a continuous one "
-                  "(ppo and vtrace act in continuous spaces)")
+                  f"({', '.join(_acting_in(continuous=True))} act in continuous spaces)")
+            check("env_id", spec.num_actions is None or self.DISCRETE_ACTIONS,
+                  f"{self.algo} needs a continuous action space; {self.env_id} has a discrete one "
+                  f"({', '.join(_acting_in(continuous=False))} act in discrete spaces)")
             if self.torso == "cnn":
                 check("torso", len(spec.obs_shape) == 3, f"cnn needs [H, W, C] observations; got {spec.obs_shape}")
             if self.torso == "gru":
@@ -355,6 +359,19 @@ class BaseConfig:
 # MinAtar for every algorithm without presets of its own: image observations, longer runs, ReLU.
 MINATAR_DEFAULTS: dict[str, Any] = {"activation": "relu", "total_timesteps": 10_000_000, "num_envs": 64,
                                     "hidden_sizes": (256,)}
+
+
+def _acting_in(continuous: bool) -> list[str]:
+    """The algorithms among the config classes defined so far that act in continuous (or discrete) spaces, for
+    messages (the subclasses of BaseConfig, so registered plugins count too)."""
+    out, todo = [], list(BaseConfig.__subclasses__())
+    while todo:
+        cls = todo.pop(0)
+        todo += cls.__subclasses__()
+        ok = cls.CONTINUOUS_ACTIONS if continuous else cls.DISCRETE_ACTIONS
+        if ok and cls.algo not in out and not cls.algo.startswith(("base", "actor")) and "." not in cls.algo:
+            out.append(cls.algo)
+    return out
 
 
 def tuples(d: dict[str, Any]) -> dict[str, Any]:
