@@ -8,7 +8,7 @@ Both runs use the same budget, seeds, rollout (``--num-envs`` × 128 steps), opt
 
     python experiments/memory_cartpole.py --seeds 4 --num-envs 16 --learning-rate 5e-4 --total-timesteps 1000000
 
-(the defaults; README: every GRU seed above every MLP seed, ~35 min on a shared 2-core CPU)
+(the defaults; docs/continuous-recurrent.md: every GRU seed above every MLP seed, ~35 min on a shared 2-core CPU)
 
 writes ``<out>/mlp`` and ``<out>/gru`` (run folders) and ``<out>/report`` (summary.md, figures).
 """

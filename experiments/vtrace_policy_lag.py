@@ -3,7 +3,7 @@
 Each run acts with parameters L gradient steps older than the learner's and corrects with
 V-trace's truncated importance weights. The table shows what the lag does to the data (age,
 importance ratios, effective sample size, KL between acting and learning policy) and to the
-final return. Regenerates the README's "Policy lag" table:
+final return. Regenerates the "staleness knob" table of docs/results.md:
 
     python experiments/vtrace_policy_lag.py --seeds 8 --out runs/vtrace-lag
 

@@ -1,4 +1,4 @@
-"""Your own algorithm through ``--plugin``: experiments/a2c.py (the README's example) registers A2C,
+"""Your own algorithm through ``--plugin``: experiments/a2c.py (the example of docs/plugins.md) registers A2C,
 which then trains, sweeps and reports through the same loop and CLI as the built-in algorithms."""
 import json
 from pathlib import Path
