@@ -16,7 +16,7 @@ The behaviour policy is the mixture μ = β π_T + (1 − β) π_S; its log-prob
 is stored, so the diagnostics (importance ratio π_S / μ, KL(μ ‖ π_S), data age) and the optional
 env-reward term (V-trace actor-critic, Espeholt et al. 2018, with ρ̄ = c̄ = 1, weight ``rl_coef``) are
 correct in every mode. The teacher sees the env's observation; the student sees ``student_obs`` of it
-(a masking view, ``envs/wrappers.observation_view``): a privileged teacher. Env copy e has teacher
+(a masking view, ``core/envs/wrappers.observation_view``): a privileged teacher. Env copy e has teacher
 ``e mod n``; labels are recomputed at learning time from the stored full observations (the teacher
 is frozen, so they equal the acting-time ones).
 
@@ -76,7 +76,7 @@ Divergence = Literal["forward", "reverse", "jsd"]
 
 @dataclass(frozen=True)
 class DistillConfig(ActorCriticConfig):
-    """Policy distillation from frozen teachers (``algorithms/distill.py``, ``losses/distill.py``).
+    """Policy distillation from frozen teachers (``core/losses/distill.py``).
 
     ``mode`` picks who acts: the teacher (``off-policy``: the student learns on teacher states, as
     behaviour cloning with soft labels, Rusu et al. 2016), the student (``on-policy``: the states the

@@ -23,7 +23,8 @@ CONTINUOUS_DEFAULTS: dict[str, dict[str, Any]] = {
 PPO_CONTINUOUS_DEFAULTS = dict(num_epochs=10, num_minibatches=10, gae_lambda=0.95, clip_eps=0.2)
 # V-trace has no trust region: on Pendulum it learns with ~6× more gradient steps per env step than
 # rejax's PPO batch gives it, an entropy bonus, scaled rewards and standardised advantages (chosen
-# by a 2 × 2 sweep over learning rate {1e-4, 3e-4} and entropy {0, 0.01}, 2 seeds × 10⁶ steps, README).
+# by a 2 × 2 sweep over learning rate {1e-4, 3e-4} and entropy {0, 0.01}, 2 seeds × 10⁶ steps,
+# docs/continuous-recurrent.md).
 VTRACE_CONTINUOUS_DEFAULTS: dict[str, dict[str, Any]] = {
     "Pendulum-v1": dict(num_envs=16, num_steps=64, learning_rate=3e-4, ent_coef=0.01, reward_scale=0.1,
                         normalize_advantages=True, gae_lambda=1.0),

@@ -30,7 +30,7 @@ def cmd_report(argv: list[str]) -> None:
                         "matched env-step budget)")
     p.add_argument("--threshold", nargs="+", default=None, metavar="X|ENV=X",
                    help="return to reach for 'env steps to threshold': one number (one env) or ENV=X per env "
-                        "(default per env: half-way from random to the reference score of jaxrl_policy.scores)")
+                        "(default per env: half-way from random to the reference score of jaxrl_policy.results.scores)")
     p.add_argument("--no-aggregate", action="store_true",
                    help="report each env on its own (no normalised aggregate over tasks; needed to mix envs "
                         "without normalisation scores)")

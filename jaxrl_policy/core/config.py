@@ -203,7 +203,7 @@ class BaseConfig:
     CONTINUOUS_ACTIONS: ClassVar[bool] = False  # whether the algorithm acts in continuous (Box) action spaces
     DISCRETE_ACTIONS: ClassVar[bool] = True  # whether it acts in discrete ones
     RECURRENT: ClassVar[bool] = False  # whether it supports torso = gru
-    OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; offline.py)
+    OFFLINE: ClassVar[bool] = False  # whether it learns from a fixed dataset (``dataset``; loop/offline.py)
     TEACHERS: ClassVar[bool] = False  # whether its factory takes Teacher values (built from a ``teachers`` field)
 
     def __init_subclass__(cls, **kwargs):

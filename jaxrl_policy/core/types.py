@@ -134,7 +134,7 @@ class LoopState(NamedTuple):
     """Everything the training loop carries from one iteration to the next."""
 
     agent: AgentState
-    env: PyTree  # envs.adapter.EnvState, leaves [E, ...]
+    env: PyTree  # core.envs.EnvState, leaves [E, ...]
     storage: StorageState  # leaves [K, T, E, ...]
     key: jax.Array  # PRNG key
     iteration: jax.Array  # int32 scalar: iterations completed

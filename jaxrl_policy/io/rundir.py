@@ -72,7 +72,7 @@ def append_lines(path: str | os.PathLike, lines: list[str]) -> None:
     """Append whole lines with one ``write`` on an ``O_APPEND`` descriptor (flushed when it returns).
 
     A crash can leave a torn last line only if the kernel stops inside that write; readers that
-    resume (``runner.truncate_metrics``) drop a torn line.
+    resume (``io/runfolder.truncate_metrics``) drop a torn line.
     """
     data = "".join(line + "\n" for line in lines).encode()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

@@ -61,7 +61,7 @@ def check_hparams(cfg: BaseConfig, given: dict[str, Any] | None) -> HParams:
 class RolloutState(NamedTuple):
     """What acting carries from step to step: the envs, the policy's recurrent state, episode starts."""
 
-    env: Any  # envs.adapter.EnvState, leaves [E, ...]
+    env: Any  # core.envs.EnvState, leaves [E, ...]
     carry: Any  # the policy's recurrent state, leaves [E, ...]; None for feed-forward policies
     first: jax.Array  # [E] bool: the next step starts an episode
 

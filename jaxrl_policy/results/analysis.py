@@ -41,7 +41,7 @@ FINAL_FRACTION = 0.05  # the final training return: episodes that ended in the l
 DEFAULT_THRESHOLD_FRACTION = 0.5
 THRESHOLD_RULE = (
     f"default threshold of an env: random + {DEFAULT_THRESHOLD_FRACTION:g} × (reference − random) from "
-    "jaxrl_policy.scores.NORMALIZATION, i.e. a normalised score of "
+    "jaxrl_policy.results.scores.NORMALIZATION, i.e. a normalised score of "
     f"{DEFAULT_THRESHOLD_FRACTION:g} (half-way from a uniform-random policy to gymnax's published PPO "
     "checkpoint); --threshold X (one env) or ENV=X (each env) overrides it"
 )
@@ -134,7 +134,8 @@ def _check_aggregable(tasks: Sequence[str]) -> None:
             f"runs of different envs ({', '.join(tasks)}) are aggregated on normalised scores, and "
             f"{', '.join(unknown)} {'has' if len(unknown) == 1 else 'have'} no normalisation scores "
             f"(known: {', '.join(sorted(sc.NORMALIZATION))}); report each env on its own, pass "
-            "--no-aggregate (aggregate=False), or add random/reference scores to jaxrl_policy.scores.NORMALIZATION")
+            "--no-aggregate (aggregate=False), or add random/reference scores to "
+            "jaxrl_policy.results.scores.NORMALIZATION")
 
 
 def _labels(runs: Sequence[Run]) -> list[str]:

@@ -126,7 +126,7 @@ def optimality_gap(x: Any, gamma: float = 1.0) -> float:
     tasks: scores above ``gamma`` are clipped to it, so beating the target on
     one task cannot make up for missing it on another (Agarwal et al. 2021,
     Sec. 4.3; ``rliable.metrics.aggregate_optimality_gap``). Lower is better.
-    Meant for normalised scores (see ``jaxrl_policy.scores``), with ``gamma = 1``
+    Meant for normalised scores (see ``jaxrl_policy.results.scores``), with ``gamma = 1``
     the reference score.
 
     Args:

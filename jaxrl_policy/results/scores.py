@@ -95,7 +95,7 @@ def _entry(env_id: Any) -> TaskScores:
     if not isinstance(env_id, str) or env_id not in NORMALIZATION:
         raise ValueError(
             f"env_id {env_id!r} has no normalisation scores; known: {', '.join(sorted(NORMALIZATION))} "
-            "(add it to jaxrl_policy.scores.NORMALIZATION with cited sources)"
+            "(add it to jaxrl_policy.results.scores.NORMALIZATION with cited sources)"
         )
     return NORMALIZATION[env_id]
 
@@ -151,7 +151,7 @@ def normalize_tasks(score_dict_by_env: Mapping[str, Any]) -> tuple[np.ndarray, l
             f"refusing to aggregate tasks without normalisation scores: {unknown!r} "
             f"(known: {', '.join(sorted(NORMALIZATION))}); raw returns of different envs are on "
             "different scales. Add random/reference scores with sources to "
-            "jaxrl_policy.scores.NORMALIZATION, or aggregate each env separately with stats.aggregate"
+            "jaxrl_policy.results.scores.NORMALIZATION, or aggregate each env separately with stats.aggregate"
         )
     cols = []
     for env_id, v in score_dict_by_env.items():
@@ -178,7 +178,7 @@ def aggregate_tasks(
 ) -> dict[str, Any]:
     """Aggregate normalised per-run scores over several envs.
 
-    :func:`normalize_tasks`, then :func:`jaxrl_policy.stats.aggregate` on the
+    :func:`normalize_tasks`, then :func:`jaxrl_policy.results.stats.aggregate` on the
     ``[S, T]`` matrix: mean / median / IQM of all normalised run scores and the
     IQM's stratified bootstrap CI (runs resampled within each env). For
     rliable's mean / median-of-task-means / optimality gap use
@@ -187,7 +187,7 @@ def aggregate_tasks(
 
     Args:
       score_dict_by_env: ``{env_id: raw per-run scores [S_env]}``.
-      reps, level, seed: as in :func:`jaxrl_policy.stats.bootstrap_ci`.
+      reps, level, seed: as in :func:`jaxrl_policy.results.stats.bootstrap_ci`.
 
     Returns:
       :func:`stats.aggregate`'s dict plus ``env_ids`` (the column order).

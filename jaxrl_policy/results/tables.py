@@ -278,7 +278,7 @@ def _definitions(a: Mapping[str, Any]) -> list[str]:
         defs.append("*: the run logged no evaluations; AUC and steps to threshold use its training-return curve.")
     if a["aggregate"]:
         defs.append("aggregate: scores normalised per env, (score − random) / (reference − random) from "
-                    "jaxrl_policy.scores (0 = uniform-random policy, 1 = gymnax's published PPO checkpoint), "
+                    "jaxrl_policy.results.scores (0 = uniform-random policy, 1 = gymnax's published PPO checkpoint), "
                     "IQM over all runs of all tasks; the steps column counts the runs that reached their "
                     "task's threshold.")
     return defs
