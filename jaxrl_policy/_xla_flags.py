@@ -71,6 +71,11 @@ def use_cpu_speedups() -> dict[str, bool]:
     return dict(_SPEEDUPS)
 
 
+def speedups() -> dict[str, bool]:
+    """The speed-ups applied in this process so far (``use_cpu_speedups``)."""
+    return dict(_SPEEDUPS)
+
+
 def _unrolled_threefry() -> bool:
     if os.environ.get("JAXRL_POLICY_ROLLED_THREEFRY") == "1":
         return False

@@ -20,6 +20,12 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # only the process that made it
 
+# The CLI caches whole compiled programs on disk keyed by the package's source (run/programs.py); tests
+# monkeypatch package code in-process, where a source-keyed cache could serve a program built without the
+# patch. Off for the test session (tests/test_program_cache.py turns it on in its own subprocesses); JAX's
+# own cache above, keyed by the lowered program, stays on.
+os.environ.setdefault("JAXRL_POLICY_CACHE", "off")
+
 # Tests compile many small programs and run each briefly, so LLVM's optimisation of the generated
 # code costs more than it saves: level 0 (XLA's HLO passes still run, so the programs compute the
 # same things) takes test_loop.py from 107 s to 72 s. Benchmarks and users keep XLA's default; set

@@ -49,12 +49,12 @@ def fake_finished_run(d):
 @pytest.fixture
 def no_compile(monkeypatch):
     """Fail a test that reaches the runner's compile step."""
-    import jaxrl_policy.run.runner as runner
+    import jaxrl_policy.run.programs as runner
 
     def compiled(*a, **k):
         raise AssertionError("compiled: the error should have come before compiling")
 
-    monkeypatch.setattr(runner, "_programs", compiled)
+    monkeypatch.setattr(runner, "programs", compiled)
 
 
 def test_existing_run_folder_is_refused_before_compiling(tmp_path, capsys, no_compile):
@@ -110,6 +110,12 @@ CRASH_CFG = {  # a few hundred env steps in 5 chunks of one iteration each
             "--buffer-size", "256", "--batch-size", "16", "--replay-ratio", "0.0625", "--target-update-interval", "64"],
     "vtrace": ["--num-envs", "4", "--num-steps", "32", "--total-timesteps", "640", "--policy-lag", "1",
                "--replay-capacity", "2", "--replay-ratio", "2", "--num-minibatches", "2"],
+    "pqn": ["--num-envs", "4", "--num-steps", "32", "--total-timesteps", "640", "--num-epochs", "1",
+            "--num-minibatches", "2"],
+    "sac": ["--env", "Pendulum-v1", "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "320",
+            "--learning-starts", "64", "--buffer-size", "256", "--batch-size", "16", "--replay-ratio", "0.0625"],
+    "td3": ["--env", "Pendulum-v1", "--num-envs", "4", "--num-steps", "16", "--total-timesteps", "320",
+            "--learning-starts", "64", "--buffer-size", "256", "--batch-size", "16", "--replay-ratio", "0.0625"],
 }
 DRIVER = """
 import json, os, sys
@@ -152,7 +158,7 @@ def _rows(d):
     return [{k: v for k, v in json.loads(x).items() if k != "wall_s"} for x in lines]
 
 
-# CI kills DQN (its checkpoint holds the replay buffer, the largest state); JAXRL_FULL=1 all three
+# CI kills DQN (its checkpoint holds the replay buffer, the largest state); JAXRL_FULL=1 all of them
 @pytest.mark.parametrize("algo", [a if a == "dqn" else pytest.param(a, marks=FULL_ONLY) for a in CRASH_CFG])
 def test_sigkill_during_a_chunk_and_a_checkpoint_then_resume_is_bit_identical(tmp_path, algo):
     rng = np.random.default_rng(list(CRASH_CFG).index(algo))

@@ -251,6 +251,8 @@ RUN_HELP = """run-level flags:
   --divergence-grad-norm X
                         the same for the gradient norm before clipping (default 1e10; 0 = no bound)
   --debug-nans          jax_debug_nans: stop at the first operation that makes a NaN (slow; for a rerun)
+  --no-compile-cache    compile afresh (default: compiled programs are cached in JAXRL_POLICY_CACHE,
+                        ~/.cache/jaxrl_policy; JAXRL_POLICY_CACHE=off turns the cache off too)
   --tensorboard DIR     also log every metric to TensorBoard event files in DIR (extra: tensorboard)
   --wandb PROJECT       also log to Weights & Biases project PROJECT, offline unless WANDB_MODE=online
                         (extra: wandb){resume}

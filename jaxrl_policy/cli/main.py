@@ -14,11 +14,16 @@ Exit codes: 0 done; 2 bad input or an unusable run folder (exists without --resu
 locked by a live process, unwritable, full, a --resume whose flags differ from the run's own),
 before compiling; 3 a run diverged (``run/divergence.DivergenceGuard``: the other runs' results are
 written, ``summary.json`` says which seeds diverged, where and why).
+
+Compiled programs are cached on disk (``run/programs.py``): a second identical command loads them
+instead of compiling. The folder is ``JAXRL_POLICY_CACHE`` (default ``~/.cache/jaxrl_policy``);
+``JAXRL_POLICY_CACHE=off`` or ``--no-compile-cache`` (any command) turns it off.
 """
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +35,7 @@ from jaxrl_policy.cli.distill import cmd_collect, cmd_distill
 from jaxrl_policy.cli.report import cmd_report
 from jaxrl_policy.cli.sweep import cmd_sweep
 from jaxrl_policy.cli.train import cmd_train
+from jaxrl_policy.run.programs import set_cache_dir
 
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench, "report": cmd_report,
             "distill": cmd_distill, "collect": cmd_collect}
@@ -67,8 +73,25 @@ def load_plugins(argv: list[str]) -> list[str]:
     return rest
 
 
+def compile_cache(argv: list[str]) -> list[str]:
+    """Cache compiled programs (``run/programs.py``) unless ``--no-compile-cache`` is in ``argv`` or
+    ``JAXRL_POLICY_CACHE`` is ``off``; the folder is ``JAXRL_POLICY_CACHE``, default
+    ``$XDG_CACHE_HOME/jaxrl_policy`` (``~/.cache/jaxrl_policy``). Returns ``argv`` without the flag."""
+    rest = [x for x in argv if x != "--no-compile-cache"]
+    folder = os.environ.get("JAXRL_POLICY_CACHE")
+    if folder is None:
+        folder = str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "jaxrl_policy")
+    if len(rest) == len(argv) and folder.strip().lower() not in ("", "off", "0", "none", "false"):
+        try:
+            set_cache_dir(folder)
+        except OSError as e:  # an unwritable cache folder: say so and go on without one
+            print(f"note: not caching compiled programs ({folder}: {e.strerror})", file=sys.stderr)
+    return rest
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = load_plugins(list(sys.argv[1:] if argv is None else argv))
+    argv = compile_cache(argv)
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())

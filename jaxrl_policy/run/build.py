@@ -70,6 +70,12 @@ def register_algorithm(config_class: type[BaseConfig], factory: Factory) -> None
     _REGISTRY[name] = Registration(config_class, factory)
 
 
+def registration(algo: str) -> Registration:
+    """The config class and factory registered for ``algo``."""
+    config_class(algo)  # (a clear error for an unknown name)
+    return _REGISTRY[algo]
+
+
 def algorithm_names() -> list[str]:
     """Registered algorithm names, the built-in ones first."""
     return list(_REGISTRY)

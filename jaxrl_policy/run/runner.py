@@ -39,7 +39,6 @@ import os
 import shutil
 import sys
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, NamedTuple, Sequence
 
@@ -60,7 +59,8 @@ from jaxrl_policy.io.rundir import (
 )
 from jaxrl_policy.io.runfolder import truncate_metrics
 from jaxrl_policy.loop.common import seed_keys
-from jaxrl_policy.run.build import build_loop, read_run_config, state_bytes
+from jaxrl_policy.run import programs as compiled
+from jaxrl_policy.run.build import read_run_config, state_bytes
 from jaxrl_policy.run.divergence import DEFAULT_GUARD, DivergenceGuard, find_divergence
 from jaxrl_policy.run.history import History, divergence_message, point_summary, progress_line, window_rows
 from jaxrl_policy.run.mesh import (
@@ -70,11 +70,9 @@ from jaxrl_policy.run.mesh import (
     describe,
     fetch,
     is_writer,
-    loop_state_specs,
     make_mesh,
     put,
 )
-from jaxrl_policy.run.mesh import shardings as mesh_shardings
 
 
 def stderr_note(msg: str) -> None:
@@ -100,34 +98,6 @@ def run_metadata_for(cfg: BaseConfig, num_seeds: int, mesh: Any = None) -> dict[
     if mesh is not None:
         run.update(describe(mesh))
     return {**d, "seeds": list(range(cfg.seed, cfg.seed + num_seeds)), "run": run}
-
-
-_PROGRAMS: OrderedDict[Any, tuple] = OrderedDict()  # (cfg, shapes, mesh) -> (loop, init, chunk): in-process cache
-
-
-def _programs(cfg: BaseConfig, mesh, keys, hp) -> tuple:
-    """The loop and its compiled ``init`` / ``run_chunk`` programs for these inputs on this mesh.
-
-    Compiled once per process for a (config, runs, swept fields, mesh): the batches of a sweep group,
-    a crashed run's resume and repeated calls reuse them (most recent 8 kept).
-    """
-    key = (cfg, keys.shape, tuple(sorted(hp)), mesh.shape_tuple, tuple(d.id for d in mesh.devices.flat))
-    if key in _PROGRAMS:
-        _PROGRAMS.move_to_end(key)
-        return _PROGRAMS[key]
-    loop = build_loop(cfg)
-    runs = NamedSharding(mesh, PartitionSpec("batch"))
-    shapes = jax.eval_shape(jax.vmap(loop.init), keys, hp)
-    state_sh = mesh_shardings(mesh, loop_state_specs(shapes))
-    init = jax.jit(jax.vmap(loop.init), out_shardings=state_sh).lower(keys, hp).compile()
-    chunk = jax.jit(jax.vmap(loop.run_chunk, in_axes=(0, None)), donate_argnums=0,
-                    in_shardings=(state_sh, NamedSharding(mesh, PartitionSpec())), out_shardings=(state_sh, runs))
-    abstract = jax.tree.map(lambda s, sh: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sh), shapes, state_sh)
-    chunk_c = chunk.lower(abstract, jnp.int32(0)).compile()
-    _PROGRAMS[key] = (loop, init, chunk_c)
-    while len(_PROGRAMS) > 8:
-        _PROGRAMS.popitem(last=False)
-    return _PROGRAMS[key]
 
 
 class RunOptions(NamedTuple):
@@ -226,7 +196,7 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     keys = put(np.tile(np.asarray(seed_keys(cfg.seed, S)), (P, 1)), runs)  # [B, 2]: every point has the same S keys
     hp = {k: put(np.repeat(v, S), runs) for k, v in swept.items()}  # [B]
     t0 = time.perf_counter()
-    loop, init_c, chunk_c = _programs(cfg, mesh, keys, hp)
+    loop, init_c, chunk_c = compiled.programs(cfg, mesh, keys, hp)
     state = init_c(keys, hp)
     compile_s = time.perf_counter() - t0  # ~0 when this process already compiled the same programs
     batch = _Batch(cfg, loop, chunk_c, P, S, list(range(cfg.seed, cfg.seed + S)), dirs,
