@@ -11,6 +11,7 @@ them against the table, so it stays true.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import io
 import json
 import subprocess
@@ -30,6 +31,7 @@ class Case(NamedTuple):
     shown: str  # the input as the table shows it (DIR = a scratch folder)
     run: Callable[[Path], Any]  # raises SystemExit (CLI) or an exception (API)
     compiles: bool = False
+    needs: str | None = None  # an optional package (an env suite's extra) the case's message depends on
 
 
 def cli(*argv: str) -> Callable[[Path], Any]:
@@ -152,6 +154,44 @@ CASES = [
     Case("report", "report DIR/nothing", cli("report", "DIR/nothing")),
     Case("report", "report (no folder)", cli("report")),
     Case("cli", "fly", cli("fly")),
+    # env parameters in an id, checked before compiling (core/envs/gymnax.py)
+    Case("train", "train --env CartPole-v1?length=-1", cli("train", "--env", "CartPole-v1?length=-1")),
+    Case("train", "train --env CartPole-v1?length=nan", cli("train", "--env", "CartPole-v1?length=nan")),
+    Case("train", "train --env CartPole-v1?length=inf", cli("train", "--env", "CartPole-v1?length=inf")),
+    Case("train", "train --env CartPole-v1?max_steps_in_episode=2.5",
+         cli("train", "--env", "CartPole-v1?max_steps_in_episode=2.5")),
+    Case("train", "train --env FourRooms-misc?fail_prob=1.5", cli("train", "--env", "FourRooms-misc?fail_prob=1.5")),
+    # no abbreviated flags: argparse's (allow_abbrev=False) and tyro's
+    Case("collect", "collect --from DIR/run --teacher DIR/run --episodes 10 --out DIR/d.npz",
+         cli("collect", "--from", "DIR/run", "--teacher", "DIR/run", "--episodes", "10", "--out", "DIR/d.npz")),
+    Case("train", "train --learning-r 1e-3", cli("train", "--learning-r", "1e-3")),
+    Case("train", "train --ou DIR/run", cli("train", "--ou", "DIR/run")),
+    # a blank --out names no folder
+    Case("train", 'train --out ""', cli("train", "--out", "")),
+    Case("train", 'train --out "  "', cli("train", "--out", "  ")),
+    Case("compare", 'compare --out ""', cli("compare", "--out", "")),
+    Case("sweep", 'sweep --grid learning_rate=1e-3 --out ""',
+         cli("sweep", "--grid", "learning_rate=1e-3", "--out", "")),
+    Case("report", 'report DIR --out ""', cli("report", "DIR", "--out", "")),
+    Case("bench", 'bench --out ""', cli("bench", "--out", "")),
+    Case("collect", 'collect --from DIR/run --episodes 1 --out ""',
+         cli("collect", "--from", "DIR/run", "--episodes", "1", "--out", "")),
+    # the optional env suites (core/envs/craftax.py, xminigrid.py, navix.py, jumanji.py)
+    Case("train", "train --env mujoco:Ant", cli("train", "--env", "mujoco:Ant")),
+    Case("train", "train --env navix:Navix-Empty-5x5-v0?max_steps=10",
+         cli("train", "--env", "navix:Navix-Empty-5x5-v0?max_steps=10")),
+    Case("train", "train --env craftax:Craftax-Classic-Symbolic",
+         cli("train", "--env", "craftax:Craftax-Classic-Symbolic"), needs="craftax"),
+    Case("train", "train --env xminigrid:XLand-MiniGrid-R1-9x9",
+         cli("train", "--env", "xminigrid:XLand-MiniGrid-R1-9x9"), needs="xminigrid"),
+    Case("train", "train --env xminigrid:MiniGrid-Empty-5x5 --torso gru",
+         cli("train", "--env", "xminigrid:MiniGrid-Empty-5x5", "--torso", "gru"), needs="xminigrid"),
+    Case("train", "train --env navix:Empty-5x5", cli("train", "--env", "navix:Empty-5x5"), needs="navix"),
+    Case("train", "train --algo sac --env navix:Navix-Empty-5x5-v0",
+         cli("train", "--algo", "sac", "--env", "navix:Navix-Empty-5x5-v0"), needs="navix"),
+    Case("train", "train --env jumanji:MultiCVRP-v0", cli("train", "--env", "jumanji:MultiCVRP-v0"), needs="jumanji"),
+    Case("train", "train --env jumanji:LevelBasedForaging-v0", cli("train", "--env", "jumanji:LevelBasedForaging-v0"),
+         needs="jumanji"),
     Case("Python", 'default_config("ppq")', api('jp.default_config("ppq")')),
     Case("Python", 'default_config("ppo", gamma=2, num_envs=0)', api('jp.default_config("ppo", gamma=2, num_envs=0)')),
     Case("Python", 'default_config("ppo", lerning_rate=1e-3)', api('jp.default_config("ppo", lerning_rate=1e-3)')),
@@ -194,7 +234,7 @@ def _scrub(msg: str) -> str:
 def table(only_cheap: bool = False) -> list[tuple[str, str, str, str]]:
     rows = []
     for case in CASES:
-        if only_cheap and case.compiles:
+        if only_cheap and (case.compiles or (case.needs and importlib.util.find_spec(case.needs) is None)):
             continue
         with tempfile.TemporaryDirectory() as t:
             code, msg = outcome(case, Path(t))

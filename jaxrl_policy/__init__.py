@@ -32,6 +32,9 @@ _EXPORTS = {
     "DQNConfig": "jaxrl_policy.algorithms.dqn",
     "VTraceConfig": "jaxrl_policy.algorithms.vtrace",
     "DistillConfig": "jaxrl_policy.algorithms.distill",
+    "PQNConfig": "jaxrl_policy.algorithms.pqn",
+    "SACConfig": "jaxrl_policy.algorithms.sac",
+    "TD3Config": "jaxrl_policy.algorithms.td3",
     "default_config": "jaxrl_policy.run.build",
     "config_from_dict": "jaxrl_policy.run.build",
     "register_algorithm": "jaxrl_policy.run.build",
@@ -42,22 +45,27 @@ _EXPORTS = {
     "run": "jaxrl_policy.run.runner",
     "resume_run": "jaxrl_policy.run.runner",
     "load_runs": "jaxrl_policy.results.frame",
+    "load_policy": "jaxrl_policy.io.policy",
 }
 _MODULES = {"losses": "jaxrl_policy.core.losses"}
 
 __all__ = ["hparams", "BaseConfig", "ConfigError", "PPOConfig", "DQNConfig", "VTraceConfig", "DistillConfig",
            "default_config", "config_from_dict", "register_algorithm", "make_train", "build_loop", "load_teacher",
-           "seed_keys", "run", "resume_run", "load_runs", "losses", "set_cpu_threads", "use_cpu_speedups",
-           "__version__"]
+           "seed_keys", "run", "resume_run", "load_runs", "load_policy", "losses", "set_cpu_threads",
+           "use_cpu_speedups", "__version__", "PQNConfig", "SACConfig", "TD3Config"]
 assert set(__all__) == {*_EXPORTS, *_MODULES, "set_cpu_threads", "use_cpu_speedups", "__version__"}
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from jaxrl_policy.algorithms.distill import DistillConfig
     from jaxrl_policy.algorithms.dqn import DQNConfig
     from jaxrl_policy.algorithms.ppo import PPOConfig
+    from jaxrl_policy.algorithms.pqn import PQNConfig
+    from jaxrl_policy.algorithms.sac import SACConfig
+    from jaxrl_policy.algorithms.td3 import TD3Config
     from jaxrl_policy.algorithms.vtrace import VTraceConfig
     from jaxrl_policy.core import losses
     from jaxrl_policy.core.config import BaseConfig, ConfigError, hparams
+    from jaxrl_policy.io.policy import load_policy
     from jaxrl_policy.loop.common import seed_keys
     from jaxrl_policy.results.frame import load_runs
     from jaxrl_policy.run.build import (

@@ -29,9 +29,10 @@ FLOORS = {
 # `import jaxrl_policy` must not pay for (orbax: only runs that checkpoint; jax.experimental's multihost
 # utilities: only several processes), modules that start JAX's backend when imported (gymnax builds
 # arrays, and so do the probe envs that subclass it: backend settings must come first), and JAX's private
-# xla_bridge, asked whether the backend started without importing jax (_xla_flags)
+# xla_bridge, asked whether the backend started without importing jax (_xla_flags), and the optional env
+# suites (extras: craftax, xminigrid, navix, jumanji; imported only when one of their ids is used, seconds each)
 LAZY_OK = {"matplotlib", "pandas", "brax", "wandb", "tensorboardX", "orbax", "gymnax", "jax.experimental",
-           "jaxrl_policy.core.envs.probes", "jax._src"}
+           "jaxrl_policy.core.envs.probes", "jax._src", "craftax", "xminigrid", "navix", "jumanji"}
 
 
 def module_name(path: Path) -> str:

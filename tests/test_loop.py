@@ -18,6 +18,7 @@ SMALL = {
                 batch_size=16, replay_ratio=0.25, target_update_interval=32),
     "vtrace": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 6, policy_lag=2, replay_capacity=3,
                    replay_ratio=2, num_minibatches=2),
+    "pqn": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 6, num_minibatches=2, num_epochs=2),
 }
 
 

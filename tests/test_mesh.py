@@ -33,8 +33,15 @@ SMALL = {
                 batch_size=16, replay_ratio=0.125, target_update_interval=32, num_chunks=2),
     "vtrace": dict(num_envs=8, num_steps=16, total_timesteps=8 * 16 * 6, policy_lag=2, replay_capacity=3,
                    replay_ratio=2, num_minibatches=2, num_chunks=2),
+    "pqn": dict(num_envs=8, num_steps=16, total_timesteps=8 * 16 * 6, num_minibatches=2, num_epochs=2, num_chunks=3),
+    "sac": dict(num_envs=8, num_steps=2, total_timesteps=8 * 2 * 30, learning_starts=64, buffer_size=256,
+                batch_size=16, replay_ratio=0.125, learning_rate=1e-3, num_chunks=2),
+    "td3": dict(num_envs=8, num_steps=2, total_timesteps=8 * 2 * 30, learning_starts=64, buffer_size=256,
+                batch_size=16, replay_ratio=0.125, num_chunks=2),
 }
-MESHES = {"ppo": ["one", "b2d4"], "dqn": ["one", "b1d8"], "vtrace": ["one", "b2d4", "b2d4-again"]}
+ENV = {"sac": "Pendulum-v1", "td3": "Pendulum-v1"}
+MESHES = {"ppo": ["one", "b2d4"], "dqn": ["one", "b1d8"], "vtrace": ["one", "b2d4", "b2d4-again"],
+          "pqn": ["one", "b2d4"], "sac": ["one", "b1d8"], "td3": ["one", "b2d4"]}
 SHAPES = {"one": dict(devices=1), "b2d4": dict(mesh_shape=MeshShape(2, 4)), "b1d8": dict(mesh_shape=MeshShape(1, 8)),
           "b2d4-again": dict(mesh_shape=MeshShape(2, 4))}
 def rows(d):
@@ -42,7 +49,7 @@ def rows(d):
     return [{k: v for k, v in json.loads(x).items() if k != "wall_s"} for x in lines]
 res = {}
 for algo, kw in SMALL.items():
-    cfg = jp.default_config(algo, "CartPole-v1", **kw)
+    cfg = jp.default_config(algo, ENV.get(algo, "CartPole-v1"), **kw)
     for name in MESHES[algo]:
         s = run(cfg, 2, out / algo / name, progress=None, checkpoint_every_s=None, **SHAPES[name])
         res[f"{algo}/{name}"] = {"rows": rows(out / algo / name), "sha": s["agent_sha256"],
@@ -92,7 +99,7 @@ def eight(tmp_path_factory):
     return json.loads(p.stdout.split("RESULT")[-1])
 
 
-@pytest.mark.parametrize("algo", ["ppo", "dqn", "vtrace"])
+@pytest.mark.parametrize("algo", ["ppo", "dqn", "vtrace", "pqn", "sac", "td3"])
 def test_eight_devices_match_one(eight, algo):
     one = eight[f"{algo}/one"]
     assert one["mesh"] == {"batch": 1, "data": 1}

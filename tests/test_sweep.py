@@ -30,7 +30,13 @@ TINY = {
                 batch_size=16, replay_ratio=0.25, target_update_interval=24, loss="huber", num_chunks=2),
     "vtrace": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, replay_capacity=2, replay_ratio=2,
                    num_minibatches=2, num_chunks=2),
+    "pqn": dict(num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4, num_minibatches=2, num_epochs=2, num_chunks=2),
+    "sac": dict(num_envs=4, num_steps=4, total_timesteps=4 * 4 * 6, learning_starts=32, buffer_size=64, batch_size=16,
+                replay_ratio=0.125, hidden_sizes=(16, 16), num_chunks=2),
+    "td3": dict(num_envs=4, num_steps=4, total_timesteps=4 * 4 * 6, learning_starts=32, buffer_size=64, batch_size=16,
+                replay_ratio=0.125, hidden_sizes=(16, 16), num_chunks=2),
 }
+ENV = {"sac": "Pendulum-v1", "td3": "Pendulum-v1"}  # continuous-action learners; the rest run CartPole-v1
 # one far-away value for every traced field: each must change what the run learns
 FAR = {
     "ppo": dict(learning_rate=1e-5, anneal_lr=False, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, gae_lambda=0.1,
@@ -43,6 +49,13 @@ FAR = {
                    clip_rho_threshold=0.1, clip_pg_rho_threshold=0.1, clip_c_threshold=0.1, ent_coef=0.5,
                    vf_coef=5.0, policy_lag=2, normalize_advantages=True, reward_scale=10.0,
                    off_policy_correction=False),
+    "pqn": dict(learning_rate=1e-2, anneal_lr=True, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, td_lambda=0.1,
+                eps_start=0.5, eps_end=0.5, eps_decay_fraction=0.9, reward_scale=10.0),
+    "sac": dict(learning_rate=1e-4, anneal_lr=True, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, reward_scale=10.0,
+                learning_starts=16, tau=0.5, target_entropy_per_dim=3.0),
+    "td3": dict(learning_rate=1e-4, anneal_lr=True, adam_eps=0.1, max_grad_norm=0.01, gamma=0.5, reward_scale=10.0,
+                learning_starts=16, tau=0.5, exploration_noise=1.0, target_noise=1.0, target_noise_clip=0.01,
+                policy_delay=1),
 }
 
 
@@ -50,11 +63,16 @@ def leaves(tree):
     return [np.asarray(x) for x in jax.tree.leaves(tree)]
 
 
+def learned_params(agent):
+    """What an agent learns: its network's parameters (SAC, TD3: the actor's and the critics')."""
+    return agent.params if hasattr(agent, "params") else (agent.actor_params, agent.critic_params)
+
+
 @pytest.mark.parametrize("algo", list(TINY))
 def test_every_traced_field_is_used_and_a_point_equals_its_own_run(algo):
     """One program runs the base point and one point per traced field moved far away: every moved field
     changes the learned parameters (none is silently ignored), and a point equals `train` with its values."""
-    base = default_config(algo, "CartPole-v1", **TINY[algo])
+    base = default_config(algo, ENV.get(algo, "CartPole-v1"), **TINY[algo])
     assert set(FAR[algo]) == base.TRACED, "every traced field has a far value here"
     names = sorted(base.TRACED)
     own = hparams(base)
@@ -63,7 +81,7 @@ def test_every_traced_field_is_used_and_a_point_equals_its_own_run(algo):
     stacked = {n: np.stack([p[n] for p in points]) for n in names}
     train = jax.jit(jax.vmap(jax.vmap(make_train(cfg), (0, None)), (None, 0)))
     state, metrics = train(seed_keys(0, 2), stacked)  # [P, S, ...]
-    params = leaves(state.agent.params)
+    params = leaves(learned_params(state.agent))
     for j, n in enumerate(names, start=1):
         moved = any(not np.allclose(p[j], p[0]) for p in params)
         assert moved, f"{algo}: {n} = {FAR[algo][n]} changed nothing"
@@ -77,7 +95,7 @@ def test_every_traced_field_is_used_and_a_point_equals_its_own_run(algo):
     # most, and training amplifies it (no per-op bound). Measured on Zen 4: PPO identical; DQN and V-trace ≤ 2.4e-7
     # absolute on parameters of O(0.1–1) (relative up to 5e-2 only on parameters near 0). atol 2e-5, ~100× that;
     # every traced field moves some parameter by ≥ 2.8e-5 (measured) and a swapped point by far more.
-    for a, b in zip(leaves(solo_state.agent.params), params, strict=True):
+    for a, b in zip(leaves(learned_params(solo_state.agent)), params, strict=True):
         np.testing.assert_allclose(a, b[j], rtol=2e-4, atol=2e-5, err_msg=n)
     np.testing.assert_array_equal(solo_m["episodes"], metrics["episodes"][j])
 

@@ -17,9 +17,9 @@ from jaxrl_policy.core import distributions as dist
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import BaseConfig, is_number
 from jaxrl_policy.core.distributions import ActionSpace
-from jaxrl_policy.core.networks import ActorCritic
+from jaxrl_policy.core.networks import ActorCritic, module_kwargs
 from jaxrl_policy.core.normalization import normalize
-from jaxrl_policy.core.types import HParams, Transition
+from jaxrl_policy.core.types import HParams, PolicyExport, Transition
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,15 @@ def make_greedy(apply: Callable[..., Any], space: ActionSpace, view: Callable[[j
         return dist.mode(policy, space), carry
 
     return greedy
+
+
+def make_export(net: ActorCritic) -> Callable[[Any], PolicyExport]:
+    """``Algorithm.export`` of an actor-critic agent: its network, parameters and observation statistics; the
+    action is the mode of the policy (the first output)."""
+    def export(state) -> PolicyExport:
+        return PolicyExport("ActorCritic", module_kwargs(net), state.params, state.obs_stats, "mode")
+
+    return export
 
 
 def next_state_values(apply: Callable[..., Any], params, v_tm1: jax.Array, next_obs: jax.Array, truncated: jax.Array,

@@ -101,7 +101,7 @@ def make_update(loss_fn: Callable[..., tuple[jax.Array, dict]], steps_per_iterat
 # data helpers
 # ---------------------------------------------------------------------------------------------
 def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | None):
-    """``V(next_obs)`` ``[T, E]`` without a forward pass over all T × E next observations.
+    """``V(next_obs)`` ``[T, E, ...]`` without a forward pass over all T × E next observations.
 
     Inside an episode ``next_obs[t]`` is ``obs[t + 1]``, whose value ``values[t + 1]`` is already
     known; only the last step and time-limit truncations (where ``next_obs`` is the true final
@@ -112,17 +112,19 @@ def next_values(value_fn, values, next_obs, truncated, max_episode_steps: int | 
     no masking is needed. At terminations the result is ``V(reset obs)``, which callers discount
     to zero. With no known time limit, or no saving, it is the plain forward pass.
 
-    ``value_fn``: ``[N, O...] -> [N]``; ``values``: ``V(obs)`` ``[T, E]``; ``next_obs``: ``[T, E, O...]``.
+    ``value_fn``: ``[N, O...] -> [N, ...]``; ``values``: its value at ``obs``, ``[T, E, ...]`` (state
+    values ``[T, E]``; PQN's action values ``[T, E, A]``); ``next_obs``: ``[T, E, O...]``.
     """
-    T, E = values.shape
+    T, E = values.shape[:2]
+    rest = values.shape[2:]  # per-observation value shape: () for V, (A,) for Q
     flat_obs = next_obs.reshape(T * E, *next_obs.shape[2:])
     slots = E * -(-T // max_episode_steps) if max_episode_steps else T * E
     if slots >= T * E // 2:
-        return value_fn(flat_obs).reshape(T, E)
-    last = value_fn(next_obs[-1])  # [E]
-    v = jnp.concatenate([values[1:], last[None]], 0).reshape(T * E)
+        return value_fn(flat_obs).reshape(T, E, *rest)
+    last = value_fn(next_obs[-1])  # [E, ...]
+    v = jnp.concatenate([values[1:], last[None]], 0).reshape(T * E, *rest)
     idx = jnp.nonzero(truncated.reshape(T * E), size=slots, fill_value=T * E - 1)[0]
-    return v.at[idx].set(value_fn(flat_obs[idx])).reshape(T, E)
+    return v.at[idx].set(value_fn(flat_obs[idx])).reshape(T, E, *rest)
 
 
 def shuffle(key, n: int) -> jax.Array:
@@ -159,6 +161,24 @@ def linear_schedule(start, end, fraction, total_timesteps: int, env_step):
     decay = jnp.maximum(1.0, fraction * total_timesteps)
     frac = jnp.clip(env_step / decay, 0.0, 1.0)
     return start + frac * (end - start)
+
+
+def epsilon_schedule(hp: HParams, total_timesteps: int, env_step):
+    """Linear ε from eps_start to eps_end over eps_decay_fraction × total_timesteps env steps (DQN, PQN)."""
+    return linear_schedule(hp["eps_start"], hp["eps_end"], hp["eps_decay_fraction"], total_timesteps, env_step)
+
+
+def epsilon_greedy(key, q: jax.Array, eps) -> jax.Array:
+    """ε-greedy actions ``[E]`` from action values ``q`` ``[E, A]`` (DQN, PQN); ``eps`` may be traced.
+
+    One uniform draw per env does both jobs: u < ε explores, and then u / ε is uniform on [0, 1)
+    and picks the random action (one PRNG call per step instead of three).
+    """
+    A = q.shape[-1]
+    u = jax.random.uniform(key, q.shape[:1])
+    explore = u < eps
+    random_action = jnp.minimum((u / jnp.maximum(eps, 1e-12) * A).astype(jnp.int32), A - 1)
+    return jnp.where(explore, random_action, jnp.argmax(q, -1))
 
 
 def standardize(x: jax.Array) -> jax.Array:

@@ -38,6 +38,7 @@ import optax
 
 from jaxrl_policy.algorithms.actor_critic import (
     ActorCriticConfig,
+    make_export,
     make_greedy,
     next_state_values,
     vtrace_actor_critic,
@@ -358,4 +359,4 @@ def make_distill(cfg: DistillConfig, spec: EnvSpec, teachers: list[Teacher]) -> 
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.num_epochs)
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space, view),
                      storage=storage,
-                     init_carry=net.initial_carry if recurrent else None, observe=observe)
+                     init_carry=net.initial_carry if recurrent else None, export=make_export(net), observe=observe)

@@ -25,9 +25,10 @@ from jaxrl_policy.algorithms.common import (
     ActorState,
     HParams,
     age_diagnostics,
+    epsilon_greedy,
+    epsilon_schedule,
     init_obs_stats,
     init_optimizer,
-    linear_schedule,
     make_update,
     mean_metrics,
     nan_like,
@@ -36,10 +37,10 @@ from jaxrl_policy.algorithms.common import (
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Activation, BaseConfig, Traced, is_number
 from jaxrl_policy.core.envs import EnvSpec
-from jaxrl_policy.core.networks import dummy_obs, make_q_network
+from jaxrl_policy.core.networks import dummy_obs, make_q_network, module_kwargs
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.storage import make_ring
-from jaxrl_policy.core.types import Algorithm, Params, Transition
+from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 
 @dataclass(frozen=True)
@@ -148,12 +149,6 @@ class DQNState(NamedTuple):
 
 
 
-
-def epsilon_schedule(hp: HParams, total_timesteps: int, env_step):
-    """Linear ε from eps_start to eps_end over eps_decay_fraction × total_timesteps env steps."""
-    return linear_schedule(hp["eps_start"], hp["eps_end"], hp["eps_decay_fraction"], total_timesteps, env_step)
-
-
 def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
     net = make_q_network(cfg, spec)
     apply: Callable[..., Any] = net.apply  # (flax types the result as Any | (Any, mutated variables))
@@ -172,13 +167,7 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
 
     def act(actor_state: ActorState, obs, carry, key, env_step, hp: HParams):
         q = apply(actor_state.params, normalize(actor_state.obs_stats, obs))
-        # One uniform draw per env does both jobs: u < ε explores, and then u / ε is uniform on
-        # [0, 1) and picks the random action (one PRNG call per step instead of three).
-        eps = epsilon_schedule(hp, cfg.total_timesteps, env_step)
-        u = jax.random.uniform(key, q.shape[:1])
-        explore = u < eps
-        random_action = jnp.minimum((u / jnp.maximum(eps, 1e-12) * A).astype(jnp.int32), A - 1)
-        action = jnp.where(explore, random_action, jnp.argmax(q, -1))
+        action = epsilon_greedy(key, q, epsilon_schedule(hp, cfg.total_timesteps, env_step))
         return action, {"version": jnp.broadcast_to(actor_state.version, action.shape)}, carry
 
     def td_loss(td, hp: HParams):
@@ -240,5 +229,8 @@ def make_dqn(cfg: DQNConfig, spec: EnvSpec) -> Algorithm:
         return jnp.argmax(apply(state.params, normalize(state.obs_stats, obs)), -1), carry
 
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
+    def export(state: DQNState) -> PolicyExport:  # the online Q-network, acting greedily
+        return PolicyExport("QNetwork", module_kwargs(net), state.params, state.obs_stats, "argmax")
+
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=storage,
-                     observe=observe_obs_stats if cfg.normalize_observations else None)
+                     observe=observe_obs_stats if cfg.normalize_observations else None, export=export)

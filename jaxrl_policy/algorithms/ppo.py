@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxrl_policy.algorithms import presets
-from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig, make_greedy, next_state_values
+from jaxrl_policy.algorithms.actor_critic import ActorCriticConfig, make_export, make_greedy, next_state_values
 from jaxrl_policy.algorithms.common import (
     ActorState,
     HParams,
@@ -82,9 +82,12 @@ class PPOConfig(ActorCriticConfig):
     @classmethod
     def env_defaults(cls, env_id: str) -> dict[str, Any]:
         """MinAtar as every algorithm; Pendulum-v1 and MountainCarContinuous-v0: rejax's published PPO settings;
-        ``brax:`` ids: Brax's published PPO settings scaled for CPU (``presets.py``)."""
+        ``brax:`` ids: Brax's published PPO settings scaled for CPU (``presets.py``); ``craftax:``, ``xminigrid:``,
+        ``navix:``, ``jumanji:`` ids: the suites' published PPO (Jumanji: A2C) settings scaled for CPU."""
         if env_id.startswith("brax:"):
             return presets.brax_defaults("ppo", env_id)
+        if env_id.startswith(presets.SUITE_PREFIXES):
+            return {**super().env_defaults(env_id), **presets.suite_ppo_defaults(env_id)}
         if env_id in presets.CONTINUOUS_DEFAULTS:
             return {**presets.CONTINUOUS_DEFAULTS[env_id], **presets.PPO_CONTINUOUS_DEFAULTS}
         return super().env_defaults(env_id)
@@ -237,5 +240,5 @@ def make_ppo(cfg: PPOConfig, spec: EnvSpec) -> Algorithm:
 
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space),
                      storage=make_ring(1, "latest"),
-                     init_carry=net.initial_carry if recurrent else None,
+                     init_carry=net.initial_carry if recurrent else None, export=make_export(net),
                      observe=observe_obs_stats if cfg.normalize_observations else None)

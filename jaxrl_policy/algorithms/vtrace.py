@@ -28,6 +28,7 @@ import optax
 from jaxrl_policy.algorithms import presets
 from jaxrl_policy.algorithms.actor_critic import (
     ActorCriticConfig,
+    make_export,
     make_greedy,
     next_state_values,
     vtrace_actor_critic,
@@ -242,5 +243,5 @@ def make_vtrace(cfg: VTraceConfig, spec: EnvSpec) -> Algorithm:
     storage = make_ring(cfg.replay_capacity, "unrolls", num_draws=cfg.replay_ratio)
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=make_greedy(apply, space),
                      storage=storage,
-                     init_carry=net.initial_carry if recurrent else None,
+                     init_carry=net.initial_carry if recurrent else None, export=make_export(net),
                      observe=observe_obs_stats if cfg.normalize_observations else None)

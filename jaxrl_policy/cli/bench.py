@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
-from jaxrl_policy.cli.common import fail, shared_configs
+from jaxrl_policy.cli.common import fail, folder_arg, shared_configs
 from jaxrl_policy.core.config import BaseConfig
 from jaxrl_policy.io.metadata import run_metadata
 from jaxrl_policy.run.bench import ALGOS, markdown_table, measure, row
@@ -31,7 +31,7 @@ def positive_int(s: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="jaxrl-policy bench",
+        prog="jaxrl-policy bench", allow_abbrev=False,
         description="Training throughput of your configs (env-steps/s) next to the raw env rate and the loop's own "
                     "acting-only / learning-only / combined ceiling, timed in one run. Writes JSON (--out) and prints "
                     "a markdown table. Config fields that every algorithm of --algos has are flags too, applied "
@@ -49,7 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="env steps the learning-only program covers (default 4e5)")
     p.add_argument("--raw-steps", type=positive_int, default=2_000_000,
                    help="env steps of the raw env rate (default 2e6)")
-    p.add_argument("--out", type=Path, default=None, help="JSON output (default: none)")
+    p.add_argument("--out", type=lambda s: Path(folder_arg(s)), default=None, help="JSON output (default: none)")
     p.add_argument("--quick", action="store_true", help="a smoke run: 2e4 timesteps, repeats 1, small ceilings")
     p.add_argument("--cpu-threads", type=positive_int, default=None, help="XLA:CPU threads (PJRT_NPROC)")
     return p

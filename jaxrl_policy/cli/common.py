@@ -17,6 +17,7 @@ import jax
 import tyro
 
 from jaxrl_policy._xla_flags import set_cpu_threads
+from jaxrl_policy.algorithms.presets import preset_names, presets_for
 from jaxrl_policy.core.config import BaseConfig, ConfigError, deferred_validation
 from jaxrl_policy.io.sinks import make_sinks
 from jaxrl_policy.run.build import config_class, default_config
@@ -39,11 +40,43 @@ def fail(msg: str) -> None:
     raise SystemExit(2)
 
 
+def folder_arg(text: str) -> str:
+    """An argparse ``type`` for ``--out``: a blank name is refused (argparse exits 2 naming the flag), where it
+    would otherwise fall back to the default folder (or mean the current one) without a word."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: must name a folder or file (an empty name would write to the "
+                                         "default place)")
+    return text
+
+
+def split_preset(rest: list[str]) -> tuple[str | None, list[str]]:
+    """``--preset NAME`` (or ``--preset=NAME``) taken out of the config flags ``rest``: (NAME or None, the rest).
+
+    The preset travels with the config flags rather than through each command's parser, so every command that
+    builds configs from flags (train, compare, sweep, bench) takes it; given twice, the last one counts."""
+    preset, out, i = None, [], 0
+    while i < len(rest):
+        x = rest[i]
+        if x == "--preset":
+            if i + 1 >= len(rest) or rest[i + 1].startswith("--"):
+                fail(f"--preset needs a name: one of {', '.join(preset_names())}")
+            preset, i = rest[i + 1], i + 2
+            continue
+        if x.startswith("--preset="):
+            preset = x.split("=", 1)[1]
+        else:
+            out.append(x)
+        i += 1
+    return preset, out
+
+
 def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: dict | None = None):
-    """Defaults for (algo, env), then ``shared`` overrides, then tyro parses ``rest`` on top."""
+    """Defaults for (algo, env), then the ``--preset NAME`` of ``rest`` (``algorithms/presets.py``), then
+    ``shared`` overrides, then tyro parses the other flags of ``rest`` on top."""
+    preset, rest = split_preset(rest)
     try:
         with deferred_validation():  # defaults may need flags to be valid (distill's teachers); checked below
-            default = default_config(algo, env, **(shared or {}))
+            default = default_config(algo, env, preset=preset, **(shared or {}))
     except ValueError as e:
         fail(str(e))
     cls = type(default)
@@ -52,6 +85,11 @@ def config_from_args(algo: str, env: str, rest: list[str], prog: str, shared: di
         parsed = tyro.cli(flags, default=flags(**_values(default)), args=rest, prog=prog,
                           description=f"{algo} config fields (run-level flags: see `{prog.split()[0]} --help`)")
         cfg = cls(**_values(parsed))
+        if preset is not None:  # a preset value derived from other fields (presets.Derived) sees the flags too
+            named = set(config_flag_names(rest))
+            given_ = {k: v for k, v in _values(cfg).items()
+                      if k in named or f"no_{k}" in named or v != getattr(default, k)}
+            cfg = default_config(algo, given_.pop("env_id", env), preset=preset, **{**(shared or {}), **given_})
     try:
         validate_all(cfg)  # fields, and the files it names (teachers, a dataset): exit 2 here, before compiling
     except ConfigError as e:
@@ -100,15 +138,27 @@ def shared_configs(algos: list[str], env: str, rest: list[str], prog: str, share
     Used by ``compare`` and ``bench``, which run several algorithms from one command line: a flag
     must name a field that every one of them has (``--torso``, ``--hidden-sizes``,
     ``--learning-rate`` …), so that "the same network" means the same flags. Anything else exits 2
-    naming the field and the algorithms without it, before any config is built.
+    naming the field and the algorithms without it, before any config is built. ``--preset NAME``
+    applies to each algorithm and must have an entry for each of them on ``env``.
     """
+    preset, flags = split_preset(rest)
     fields = {}
     for algo in algos:
         try:
             fields[algo] = {f.name for f in dataclasses.fields(config_class(algo))}
         except ValueError as e:
             fail(str(e))
-    for name in config_flag_names(rest):
+    if preset is not None:  # every algorithm needs an entry in the preset: one message naming those without
+        lacking_preset = [algo for algo in algos if preset not in presets_for(algo, env)]
+        if lacking_preset:
+            if preset not in preset_names():
+                close = difflib.get_close_matches(preset, preset_names(), n=1)
+                fail(f"unknown preset {preset!r}" + (f" (did you mean {close[0]!r}?)" if close else "")
+                     + f"; presets: {', '.join(preset_names())}")
+            fail(f"preset {preset!r} has no entry for {', '.join(lacking_preset)} on {env}; "
+                 + "; ".join(f"presets for {algo} on {env}: {', '.join(presets_for(algo, env)) or 'none'}"
+                             for algo in lacking_preset))
+    for name in config_flag_names(flags):
         field = name[3:] if name.startswith("no_") and not any(name in f for f in fields.values()) else name
         lacking = [algo for algo in algos if field not in fields[algo]]
         if len(lacking) == len(algos):
@@ -123,14 +173,17 @@ def shared_configs(algos: list[str], env: str, rest: list[str], prog: str, share
 
 
 def run_parser(prog: str, multi: bool) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, add_help=False)
+    # allow_abbrev=False: an abbreviated flag is not another flag (`--seed 3` is the config field, not --seeds)
+    p = argparse.ArgumentParser(prog=prog, add_help=False, allow_abbrev=False)
     if multi:
         p.add_argument("--algos", nargs="+", default=["ppo", "dqn", "vtrace"])
     else:
         p.add_argument("--algo", default="ppo")
     p.add_argument("--env", default="CartPole-v1")
+    # (--preset NAME is not parsed here: it stays among the config flags, where config_from_args applies it
+    # before them, so that every command building configs from flags takes it; RUN_HELP lists it)
     p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--out", default=None)
+    p.add_argument("--out", default=None, type=folder_arg)
     p.add_argument("--quiet", action="store_true")
     p.add_argument("--checkpoint-every", type=float, default=60.0)
     p.add_argument("--cpu-threads", type=int, default=None)
@@ -228,6 +281,9 @@ def checkpoint_every(x: float) -> float | None:
 RUN_HELP = """run-level flags:
   --algo{s} NAME         algorithm{s}: ppo, dqn, vtrace (or one that --plugin FILE.py registers)
   --env ID              gymnax env id (default CartPole-v1)
+  --preset NAME         a published configuration for (algo, env), applied before the config flags (which
+                        override it): gymnax-blines, cleanrl, purejaxrl, rejax, purejaxql, minatar, brax
+                        (docs/references.md: each one's source, published results and differences)
   --seeds N             seeds, run with jax.vmap inside one jit (default 1)
   --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}
   --quiet               no progress lines

@@ -11,7 +11,7 @@ import argparse
 import json
 from pathlib import Path
 
-from jaxrl_policy.cli.common import fail
+from jaxrl_policy.cli.common import fail, folder_arg
 from jaxrl_policy.cli.train import cmd_train
 from jaxrl_policy.core.envs import unknown_env_message
 from jaxrl_policy.io.dataset import save
@@ -73,11 +73,11 @@ COLLECT_HELP = """jaxrl-policy collect --from RUN_DIR --episodes N --out DATA.np
 
 
 def cmd_collect(argv: list[str]) -> None:
-    p = argparse.ArgumentParser(prog="jaxrl-policy collect", description=COLLECT_HELP,
+    p = argparse.ArgumentParser(prog="jaxrl-policy collect", description=COLLECT_HELP, allow_abbrev=False,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--from", dest="source", required=True)
     p.add_argument("--episodes", type=int, required=True)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, type=folder_arg)
     p.add_argument("--env", default=None)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--teacher-seed", type=int, default=0)

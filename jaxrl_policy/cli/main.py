@@ -1,4 +1,4 @@
-"""``jaxrl-policy``: train | compare | sweep | bench | report | distill | collect.
+"""``jaxrl-policy``: train | compare | sweep | bench | report | distill | collect | export.
 
 ``train`` and ``compare`` take run-level flags (``--algo``/``--algos``, ``--env``, ``--seeds``,
 ``--out``); every config field of the chosen algorithm is a flag too, parsed by tyro from the
@@ -32,13 +32,14 @@ from jaxrl_policy.cli.bench import cmd_bench
 from jaxrl_policy.cli.common import fail
 from jaxrl_policy.cli.compare import cmd_compare
 from jaxrl_policy.cli.distill import cmd_collect, cmd_distill
+from jaxrl_policy.cli.export import cmd_export
 from jaxrl_policy.cli.report import cmd_report
 from jaxrl_policy.cli.sweep import cmd_sweep
 from jaxrl_policy.cli.train import cmd_train
 from jaxrl_policy.run.programs import set_cache_dir
 
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench, "report": cmd_report,
-            "distill": cmd_distill, "collect": cmd_collect}
+            "distill": cmd_distill, "collect": cmd_collect, "export": cmd_export}
 
 
 def load_plugins(argv: list[str]) -> list[str]:
@@ -95,7 +96,7 @@ def main(argv: list[str] | None = None) -> None:
     use_cpu_speedups()  # our own program: opt in to the process-wide CPU speed-ups (_xla_flags)
     if not argv or argv[0] in ("-h", "--help"):
         print(__doc__.strip())
-        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report,distill,collect} [flags]   (each takes --help)")
+        print("\nusage: jaxrl-policy {train,compare,sweep,bench,report,distill,collect,export} [flags]  (each: --help)")
         raise SystemExit(0 if argv else 2)
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:

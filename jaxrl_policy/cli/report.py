@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from jaxrl_policy.cli.common import fail
+from jaxrl_policy.cli.common import fail, folder_arg
 from jaxrl_policy.io.runfolder import find_run_dirs
 from jaxrl_policy.results.analysis import parse_thresholds
 from jaxrl_policy.results.report import report_runs
@@ -13,7 +13,7 @@ from jaxrl_policy.results.sweep_report import report_sweep
 
 def cmd_report(argv: list[str]) -> None:
     p = argparse.ArgumentParser(
-        prog="jaxrl-policy report",
+        prog="jaxrl-policy report", allow_abbrev=False,
         description="Tables and figures from run folders (summary.json, metrics.jsonl), compare folders (their "
                     "runs), sweep folders (their points) and runs of several envs. One sweep folder alone gets "
                     "the sweep report (return and diagnostics against each swept field).",
@@ -22,7 +22,7 @@ def cmd_report(argv: list[str]) -> None:
                "(IQM with 95%% CI per task, and the normalised aggregate over tasks), poi (probability of "
                "improvement X vs Y with CIs), profiles (performance profiles)")
     p.add_argument("runs", nargs="+", help="run, compare or sweep folders")
-    p.add_argument("--out", default=None,
+    p.add_argument("--out", default=None, type=folder_arg,
                    help="output folder (default: the folder that holds the runs, e.g. the compare folder; a "
                         "sweep's own)")
     p.add_argument("--x", default="env_steps", choices=["env_steps", "grad_steps", "wall_s"],

@@ -249,9 +249,17 @@ class BaseConfig:
     @classmethod
     def env_defaults(cls, env_id: str) -> dict[str, Any]:
         """Per-environment defaults, applied before the user's overrides (``algorithms/presets.py``): MinAtar
-        gets image-sized networks and longer runs; an algorithm overrides this for its own presets."""
+        gets image-sized networks and longer runs; the optional suites' ids their published networks
+        (``SUITE_DEFAULTS``); an algorithm overrides this for its own presets."""
         if env_id.endswith("-MinAtar"):
             return dict(MINATAR_DEFAULTS)
+        prefix = env_id.partition(":")[0] + ":"
+        if prefix in SUITE_DEFAULTS:
+            d = dict(SUITE_DEFAULTS[prefix])
+            if prefix == "jumanji:" and unknown_env_message(env_id) is None and env_spec(env_id).max_episode_steps \
+                    is None:  # no time limit (Game2048, Knapsack, TSP, …): evaluation episodes need a cap
+                d["eval_max_steps"] = SUITE_EVAL_MAX_STEPS
+            return d
         return {}
 
     @classmethod
@@ -359,6 +367,18 @@ class BaseConfig:
 # MinAtar for every algorithm without presets of its own: image observations, longer runs, ReLU.
 MINATAR_DEFAULTS: dict[str, Any] = {"activation": "relu", "total_timesteps": 10_000_000, "num_envs": 64,
                                     "hidden_sizes": (256,)}
+# The optional suites, for every algorithm without presets of its own: the networks of their published PPO
+# baselines (algorithms/presets.py cites each; PPO also takes their hyperparameters from there). Craftax:
+# Craftax_Baselines' ActorCritic, 3 × 512 tanh, and evaluation once at the end (an episode lasts up to 10⁴
+# steps); XLand-MiniGrid: its 256-wide heads (on our CNN, not its GRU); Navix: its flattened symbolic grid into
+# a 64 × 64 tanh MLP. Jumanji's A2C networks are per env (CNNs, attention): the default MLP.
+SUITE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "craftax:": {"hidden_sizes": (512, 512, 512), "activation": "tanh", "eval_every": 0},
+    "xminigrid:": {"hidden_sizes": (256,)},
+    "navix:": {"torso": "mlp", "hidden_sizes": (64, 64), "activation": "tanh"},
+    "jumanji:": {},
+}
+SUITE_EVAL_MAX_STEPS = 1000  # evaluation episodes of a jumanji env without a time limit last at most this
 
 
 def _acting_in(continuous: bool) -> list[str]:

@@ -17,6 +17,7 @@ training loop). ``_dense`` / ``_conv`` pick them on the CPU backend only.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Sequence
 
@@ -152,19 +153,23 @@ class MLPTorso(nn.Module):
     ``obs_ndim`` is the rank of one observation (``len(spec.obs_shape)``), so the same module
     flattens ``[B, 10, 10, 4]`` and ``[T, M, 10, 10, 4]`` alike; without it a ``[B, H, W, C]``
     input would go through the dense layers along ``C`` only and come out ``[B, H, W, …]``.
+    ``layer_norm``: Dense → LayerNorm → activation per hidden layer (Ba et al. 2016; what PQN relies on
+    in place of a target network, Gallici et al. 2025 §4); off, the parameters are those without it.
     """
 
     hidden_sizes: Sequence[int]
     activation: str = "tanh"
     orthogonal_init: bool = True
     obs_ndim: int = 1
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
         x = flatten_obs(x, self.obs_ndim)
         for h in self.hidden_sizes:
-            x = act(_dense(h, np.sqrt(2), self.orthogonal_init)(x))
+            x = _dense(h, np.sqrt(2), self.orthogonal_init)(x)
+            x = act(nn.LayerNorm()(x) if self.layer_norm else x)
         return x
 
 
@@ -173,7 +178,8 @@ class CNNTorso(nn.Module):
 
     ``[B..., H, W, C] -> [B..., hidden_sizes[-1]]``. ``conv_impl`` picks the convolution's code
     path (``auto``: by backend, see ``conv_impl``; ``patches`` / ``xla`` force one, for tests);
-    the parameters and values are the same on both.
+    the parameters and values are the same on both. ``layer_norm``: a LayerNorm over the conv's
+    features before its activation and in every dense layer (as purejaxql's MinAtar PQN network).
     """
 
     hidden_sizes: Sequence[int]
@@ -181,18 +187,22 @@ class CNNTorso(nn.Module):
     orthogonal_init: bool = True
     channels: int = 16
     conv_impl: str = "auto"
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, x):
         act = ACTIVATIONS[self.activation]
-        x = act(_conv(self.channels, np.sqrt(2), self.orthogonal_init, self.conv_impl)(x))  # [B..., H, W, F]
-        return MLPTorso(self.hidden_sizes, self.activation, self.orthogonal_init, obs_ndim=3)(x)
+        x = _conv(self.channels, np.sqrt(2), self.orthogonal_init, self.conv_impl)(x)  # [B..., H, W, F]
+        x = act(nn.LayerNorm()(x) if self.layer_norm else x)
+        return MLPTorso(self.hidden_sizes, self.activation, self.orthogonal_init, obs_ndim=3,
+                        layer_norm=self.layer_norm)(x)
 
 
-def make_torso(kind: str, hidden_sizes, activation, orthogonal_init, obs_ndim: int = 1) -> nn.Module:
+def make_torso(kind: str, hidden_sizes, activation, orthogonal_init, obs_ndim: int = 1,
+               layer_norm: bool = False) -> nn.Module:
     if kind == "cnn":
-        return CNNTorso(tuple(hidden_sizes), activation, orthogonal_init)
-    return MLPTorso(tuple(hidden_sizes), activation, orthogonal_init, obs_ndim)
+        return CNNTorso(tuple(hidden_sizes), activation, orthogonal_init, layer_norm=layer_norm)
+    return MLPTorso(tuple(hidden_sizes), activation, orthogonal_init, obs_ndim, layer_norm=layer_norm)
 
 
 class ActorCritic(nn.Module):
@@ -260,7 +270,8 @@ class ActorCritic(nn.Module):
 
 
 class QNetwork(nn.Module):
-    """``[B..., O...]`` → action values ``[B..., A]`` (``obs_ndim`` as in ``ActorCritic``)."""
+    """``[B..., O...]`` → action values ``[B..., A]`` (``obs_ndim`` as in ``ActorCritic``; ``layer_norm``:
+    a LayerNorm in every hidden layer of the torso, see ``MLPTorso``)."""
 
     num_actions: int
     hidden_sizes: Sequence[int] = (120, 84)
@@ -268,10 +279,12 @@ class QNetwork(nn.Module):
     orthogonal_init: bool = False
     torso: str = "mlp"
     obs_ndim: int = 1
+    layer_norm: bool = False
 
     @nn.compact
     def __call__(self, obs):
-        x = make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init, self.obs_ndim)(obs)
+        x = make_torso(self.torso, self.hidden_sizes, self.activation, self.orthogonal_init, self.obs_ndim,
+                       self.layer_norm)(obs)
         return _dense(self.num_actions, 1.0, self.orthogonal_init)(x)
 
 
@@ -291,10 +304,15 @@ def make_actor_critic(cfg, spec) -> ActorCritic:
 
 
 def make_q_network(cfg, spec) -> QNetwork:
-    """The Q-network a config asks for (DQN)."""
+    """The Q-network a config asks for (DQN, PQN; ``cfg.layer_norm`` where the config has it)."""
     return QNetwork(num_actions=spec.num_actions, hidden_sizes=tuple(cfg.hidden_sizes), activation=cfg.activation,
                     orthogonal_init=cfg.orthogonal_init, torso=torso_kind(spec.obs_shape, cfg.torso),
-                    obs_ndim=len(spec.obs_shape))
+                    obs_ndim=len(spec.obs_shape), layer_norm=getattr(cfg, "layer_norm", False))
+
+
+def module_kwargs(module: nn.Module) -> dict:
+    """A flax module's own fields (what rebuilds it: ``type(module)(**module_kwargs(module))``)."""
+    return {f.name: getattr(module, f.name) for f in dataclasses.fields(module) if f.name not in ("parent", "name")}
 
 
 def torso_kind(obs_shape: tuple[int, ...], requested: str) -> str:

@@ -106,6 +106,28 @@ class AlgorithmGreedy(Protocol):
         carry): what evaluation runs."""
 
 
+class PolicyExport(NamedTuple):
+    """The greedy policy of an agent, as data a deployment can rebuild with ``core`` modules alone
+    (``io/policy.load_policy``; ``run/export.py`` writes it).
+
+    ``network``: a class of ``core.networks`` or ``core.policies``, built with ``kwargs`` (JSON values);
+    ``params``: what it applies; ``obs_stats``: running observation statistics (None: raw observations);
+    ``head``: how the output becomes the action — ``"mode"`` (an actor-critic's policy output, first of the
+    outputs: ``distributions.mode``), ``"argmax"`` (Q-values), ``"action"`` (the output is the action).
+    """
+
+    network: str
+    kwargs: dict[str, Any]
+    params: Params
+    obs_stats: Any
+    head: str
+
+
+class AlgorithmExport(Protocol):
+    def __call__(self, agent: AgentState, /) -> PolicyExport:
+        """The agent's greedy policy as data (``PolicyExport``)."""
+
+
 class Algorithm(NamedTuple):
     """An algorithm is a bundle of pure functions plus a storage choice (optax-style).
 
@@ -118,6 +140,7 @@ class Algorithm(NamedTuple):
       truncation), and stores each step's carry and ``first`` flag in ``extras`` (``"carry"``,
       ``"first"``) so learning can replay whole unrolls from their stored initial state.
     - ``observe``: sees each new unroll before learning (observation normalisation statistics).
+    - ``export``: the greedy policy as data (``jaxrl-policy export``); without it a run cannot be exported.
     """
 
     init: AlgorithmInit
@@ -128,6 +151,7 @@ class Algorithm(NamedTuple):
     greedy: AlgorithmGreedy | None = None
     init_carry: AlgorithmInitCarry | None = None
     observe: AlgorithmObserve | None = None
+    export: AlgorithmExport | None = None
 
 
 class LoopState(NamedTuple):

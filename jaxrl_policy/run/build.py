@@ -24,13 +24,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxrl_policy.algorithms import presets
 from jaxrl_policy.algorithms.distill import DistillConfig, make_distill
 from jaxrl_policy.algorithms.dqn import DQNConfig, make_dqn
 from jaxrl_policy.algorithms.ppo import PPOConfig, make_ppo
+from jaxrl_policy.algorithms.pqn import PQNConfig, make_pqn
+from jaxrl_policy.algorithms.sac import SACConfig, make_sac
+from jaxrl_policy.algorithms.td3 import TD3Config, make_td3
 from jaxrl_policy.algorithms.vtrace import VTraceConfig, make_vtrace
+from jaxrl_policy.core import networks
 from jaxrl_policy.core.config import BaseConfig, ConfigError, _check_names, hparams, tuples
 from jaxrl_policy.core.envs import EnvSpec, env_spec, make_vec_env
-from jaxrl_policy.core.networks import make_actor_critic, make_q_network
 from jaxrl_policy.core.normalization import normalize
 from jaxrl_policy.core.types import Algorithm, LoopState, Teacher, Transition
 from jaxrl_policy.io import checkpoint, dataset
@@ -53,6 +57,9 @@ _REGISTRY: dict[str, Registration] = {
     "dqn": Registration(DQNConfig, make_dqn),
     "vtrace": Registration(VTraceConfig, make_vtrace),
     "distill": Registration(DistillConfig, make_distill),
+    "pqn": Registration(PQNConfig, make_pqn),
+    "sac": Registration(SACConfig, make_sac),
+    "td3": Registration(TD3Config, make_td3),
 }
 
 
@@ -89,18 +96,22 @@ def config_class(algo: str) -> type[BaseConfig]:
     return _REGISTRY[algo].config_class
 
 
-def default_config(algo: str, env_id: str = "CartPole-v1", **overrides) -> BaseConfig:
+def default_config(algo: str, env_id: str = "CartPole-v1", preset: str | None = None, **overrides) -> BaseConfig:
     """Frozen, validated config for ``algo`` on ``env_id`` with ``overrides`` applied.
 
     Unknown override names raise a ``ValueError`` suggesting the closest field names. Environment-
     specific defaults (``cls.env_defaults``: MinAtar sizes, published continuous-control and Brax
-    settings) are applied before the overrides.
+    settings) come first, then the named ``preset``'s values (``algorithms/presets.py``: one published
+    configuration per algorithm and env family), then the overrides. An unknown preset, or one without
+    an entry for (``algo``, ``env_id``), raises a ``ValueError`` naming the presets that apply.
     """
     cls = config_class(algo)
     _check_names(cls, overrides)
     if not isinstance(env_id, str):  # env_defaults reads the id before validation would
         raise ConfigError([("env_id", env_id, "must be a string (a gymnax id, a probe id or brax:NAME)")], algo)
     base = dict(cls.env_defaults(env_id))
+    if preset is not None:
+        base.update(tuples(presets.preset_overrides(preset, cls, env_id, base, tuples(overrides))))
     base.update(tuples(overrides))
     return cls(env_id=env_id, **base)
 
@@ -188,6 +199,22 @@ def state_bytes(cfg: BaseConfig, num_seeds: int, traced: list[str]) -> int:
 _TEACHERS: dict[Any, Teacher] = {}
 
 
+def restore_agent(run_dir: str | os.PathLike, seed_index: int = 0) -> tuple[BaseConfig, list[int], Loop, Any]:
+    """``(config, seeds, loop, agent state of seed seed_index)`` from ``run_dir``'s latest usable checkpoint
+    (its restore target is the run's own loop state, built from its config.json)."""
+    if checkpoint.latest(Path(run_dir)) is None:
+        raise ValueError(f"{run_dir}: has no complete checkpoint")
+    fields, seeds, _ = split_run_config(read_config_json(run_dir))
+    if not 0 <= seed_index < len(seeds):
+        raise ValueError(f"{run_dir}: seed index {seed_index} is not one of the run's {len(seeds)} seed(s)")
+    cfg = config_from_dict(fields)
+    loop = build_loop(cfg)
+    shapes = jax.eval_shape(jax.vmap(loop.init), seed_keys(cfg.seed, len(seeds)))
+    hist = {"env_steps": np.int32, "episode_return": np.float32, "episodes": np.int32, "eval_return": np.float32}
+    state, _, _, _ = checkpoint.restore_latest(Path(run_dir), shapes, hist, note=None)
+    return cfg, seeds, loop, jax.tree.map(lambda x: jnp.asarray(x[seed_index]), state.agent)
+
+
 def load_teacher(run_dir: str, seed_index: int = 0, temperature: float = 1.0) -> Teacher:
     """Restore seed ``seed_index`` of ``run_dir``'s latest checkpoint as a frozen ``Teacher``.
 
@@ -201,32 +228,23 @@ def load_teacher(run_dir: str, seed_index: int = 0, temperature: float = 1.0) ->
     key = (str(Path(run_dir).resolve()), ck.name, seed_index, float(temperature))
     if key in _TEACHERS:
         return _TEACHERS[key]
-    fields, seeds, _ = split_run_config(read_config_json(run_dir))
-    cfg = config_from_dict(fields)
-    loop = build_loop(cfg)
-    shapes = jax.eval_shape(jax.vmap(loop.init), seed_keys(cfg.seed, len(seeds)))
-    hist = {"env_steps": np.int32, "episode_return": np.float32, "episodes": np.int32, "eval_return": np.float32}
-    state, _, _, _ = checkpoint.restore_latest(Path(run_dir), shapes, hist, note=None)
-    agent = jax.tree.map(lambda x: jnp.asarray(x[seed_index]), state.agent)
-    obs_env = getattr(cfg, "student_obs", None) or cfg.env_id
-    spec = env_spec(obs_env)
-    stats = getattr(agent, "obs_stats", None)
+    cfg, seeds, loop, agent = restore_agent(run_dir, seed_index)
+    if loop.algorithm.export is None or loop.algorithm.export(agent).head not in ("mode", "argmax"):
+        raise ValueError(f"{run_dir}: {cfg.algo} has no discrete policy to teach with")
+    e = loop.algorithm.export(agent)  # the greedy policy's network, parameters and statistics, as data
+    apply: Callable[..., Any] = getattr(networks, e.network)(**e.kwargs).apply
     tau = float(temperature)
-    if hasattr(agent, "target_params"):  # a Q-learner: Boltzmann policy over its Q-values
-        q_apply: Callable[..., Any] = make_q_network(cfg, spec).apply
 
-        def logits(obs):
-            return q_apply(agent.params, normalize(stats, obs)) / tau
-    else:
-        ac_apply: Callable[..., Any] = make_actor_critic(cfg, spec).apply
+    def logits(obs):  # an actor-critic's policy logits / τ; a Q-learner's Q-values / τ (Boltzmann)
+        out = apply(e.params, normalize(e.obs_stats, obs))
+        return (out[0] if e.head == "mode" else out) / tau
 
-        def logits(obs):
-            return ac_apply(agent.params, normalize(stats, obs))[0] / tau
-
+    obs_env = getattr(cfg, "student_obs", None) or cfg.env_id
     teacher = Teacher(algo=cfg.algo, env_id=obs_env, seed=int(seeds[seed_index]), logits=logits)
     _TEACHERS[key] = teacher
     return teacher
 
 
 __all__ = ["register_algorithm", "algorithm_names", "config_class", "default_config", "config_from_dict",
-           "read_run_config", "build_algorithm", "build_loop", "make_train", "state_bytes", "load_teacher"]
+           "read_run_config", "build_algorithm", "build_loop", "make_train", "state_bytes", "load_teacher",
+           "restore_agent"]

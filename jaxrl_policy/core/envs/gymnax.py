@@ -15,6 +15,15 @@ family of settings, ``|``-separated, where env copy ``e`` of a batch uses settin
 E envs cover the n settings evenly; an evaluation averages over them the same way). CartPole's
 derived fields (``total_mass``, ``polemass_length``) follow the fields given.
 
+Env parameters are checked before anything compiles (``_parse_param``: the same rules for every gymnax env,
+which declares no ranges of its own): every number must be finite; a field whose default is > 0 must stay > 0
+(in gymnax such a field is a physical magnitude, a duration or a count: CartPole's masses, pole length,
+gravity, force and time step, a time limit, MinAtar's intervals; zero or below makes the dynamics
+meaningless or divides by zero), except positions (``*_position``: a place on MountainCar's track, of
+either sign); a probability (``*_prob``) must be in [0, 1]; an integer field takes integers, a boolean
+field true or false; array fields cannot be set from an id. A field whose default is 0 or negative
+(MountainCar's ``goal_velocity``, ``min_position``) has no sign rule.
+
 A discrete observation space (FrozenLake-misc: the agent's cell as one integer, shape ``()``)
 is one-hot encoded to ``[n]``, as Stable-Baselines3's ``preprocess_obs`` does: the cell index as
 one float would tell a network that cell 5 lies between cells 4 and 6.
@@ -22,6 +31,7 @@ one float would tell a network that cell 5 lies between cells 4 and 6.
 from __future__ import annotations
 
 import difflib
+import math
 from typing import Any, Callable
 
 import jax
@@ -59,9 +69,38 @@ def split_env_id(env_id: str) -> tuple[str, list[dict[str, str]]]:
     return base, options
 
 
+def _parse_param(name: str, default: Any, text: str) -> Any:
+    """``text`` as a value of the env parameter ``name`` whose default is ``default``; ValueError names the value and
+    the rule (the module docstring)."""
+    if np.ndim(default) == 0 and hasattr(default, "dtype"):  # a 0-d array default: its Python scalar
+        default = np.asarray(default).item()
+    if isinstance(default, (bool, np.bool_)):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"env parameter {name}={text!r}: must be true or false")
+        return text.lower() in ("true", "1")
+    if not isinstance(default, (int, float, np.integer, np.floating)):
+        raise ValueError(f"env parameter {name}: its default is {type(default).__name__} "
+                         f"{np.asarray(default).tolist()!r}, not a number; only number and boolean fields can be set "
+                         "in an id")
+    integer = isinstance(default, (int, np.integer))
+    try:
+        value = int(text) if integer else float(text)
+    except ValueError:
+        raise ValueError(f"env parameter {name}={text!r}: must be {'an integer' if integer else 'a number'}") \
+            from None
+    if not math.isfinite(value):
+        raise ValueError(f"env parameter {name}={text}: must be a finite number")
+    if name.endswith("_prob") and not 0 <= value <= 1:
+        raise ValueError(f"env parameter {name}={text}: a probability must be in [0, 1]")
+    if default > 0 and not name.endswith("_position") and value <= 0:
+        raise ValueError(f"env parameter {name}={text}: must be > 0 (its default, {default}, is a positive magnitude, "
+                         "duration or count)")
+    return value
+
+
 def _with_params(params, given: dict[str, str]):
-    """``params`` with the given fields replaced (numbers parsed to the field's type); CartPole's derived
-    masses follow. Raises ValueError naming an unknown field or a bad value."""
+    """``params`` with the given fields replaced (parsed and checked by ``_parse_param``); CartPole's derived
+    masses follow. Raises ValueError naming an unknown field or a bad value and its rule."""
     fields = {f: getattr(params, f) for f in getattr(params, "__dataclass_fields__", {})}
     changes: dict[str, Any] = {}
     for k, v in given.items():
@@ -69,11 +108,7 @@ def _with_params(params, given: dict[str, str]):
             close = difflib.get_close_matches(k, fields, n=1)
             raise ValueError(f"env parameter {k!r}: not a field of {type(params).__name__}"
                              + (f"; did you mean {close[0]!r}?" if close else f" ({', '.join(fields)})"))
-        try:
-            changes[k] = int(v) if isinstance(fields[k], (int, np.integer)) and not isinstance(fields[k], bool) \
-                else float(v)
-        except ValueError:
-            raise ValueError(f"env parameter {k}={v!r}: must be a number") from None
+        changes[k] = _parse_param(k, fields[k], v)
     if {"masspole", "length", "polemass_length", "total_mass", "masscart"} <= set(fields):
         mp = changes.get("masspole", fields["masspole"])
         changes.setdefault("total_mass", mp + changes.get("masscart", fields["masscart"]))

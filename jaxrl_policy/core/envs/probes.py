@@ -21,6 +21,9 @@ Shape legend: observations are ``[1]`` float32 unless stated.
   (0 on the path, 1 off it) never leaves the path, so its trajectories never show the off-path states
   a learner reaches after one mistake: learning on the expert's states cannot teach recovery,
   learning on the learner's own states can (Ross et al. 2011).
+- ``Probe-ContinuousBandit-v0``: one step; obs is ±1 at random; the action is continuous in
+  ``[-1, 1]`` and pays −(a − obs/2)². The best action is obs/2 (±0.5): a continuous actor's greedy
+  action must follow it.
 """
 from __future__ import annotations
 
@@ -163,7 +166,18 @@ class Chain(environment.Environment[ChainState, ProbeParams]):
         return self.get_obs(state, params), state, reward, jnp.array(False), {}
 
 
+class ContinuousBandit(ObsDependent):
+    """One step, a Box action in [−1, 1]; reward −(a − obs/2)²."""
+
+    def action_space(self, params=None):
+        return spaces.Box(-1.0, 1.0, (1,), jnp.float32)
+
+    def _reward(self, state, action):
+        return -jnp.square(jnp.reshape(action, ()) - 0.5 * state.sign).astype(jnp.float32)
+
+
 PROBES = {
+    "Probe-ContinuousBandit-v0": ContinuousBandit,
     "Probe-Chain-v0": Chain,
     "Probe-Constant-v0": Constant,
     "Probe-TimeLimit-v0": TimeLimit,

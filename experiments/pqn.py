@@ -1,0 +1,103 @@
+"""PQN's learning checks (issue 27): CartPole-v1 at rejax's published config, and PQN vs DQN on Breakout-MinAtar.
+
+    python experiments/pqn.py --out runs/pqn                      # both parts, CPU-sized
+    python experiments/pqn.py --out runs/pqn --parts cartpole     # one part
+
+1. ``cartpole``: ``jaxrl-policy train --algo pqn`` on CartPole-v1 with PQN's defaults (= rejax's published
+   CartPole PQN config, 524,288 env steps), 4 seeds; target: final greedy evaluation return IQM ≥ 475.
+2. ``minatar``: ``jaxrl-policy compare --algos pqn dqn`` on Breakout-MinAtar at the same env-step budget
+   (default 10⁶ per seed, 4 seeds; each algorithm with its MinAtar defaults: PQN purejaxql's, DQN the MinAtar
+   paper's sizes); target: PQN no worse than DQN.
+
+Then ``jaxrl-policy report`` over each folder (summary.md, report.json, learning-curve figures), and this
+script's own ``results.json`` / ``results.md``: per part and algorithm the final greedy evaluation return
+(IQM and 95% stratified-bootstrap CI over seeds, from the report), the final training return, env steps/s
+and wall time. Every step is a command-line call, printed and saved in ``commands.txt``; a finished step
+(its ``summary.json``) is skipped when the script runs again.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PARTS = ("cartpole", "minatar")
+
+
+def cli(args: list[str], log: Path) -> float:
+    """Run one ``jaxrl-policy`` command (a subprocess), logged; its wall time in seconds."""
+    line = "jaxrl-policy " + " ".join(shlex.quote(a) for a in args)
+    with log.open("a") as f:
+        f.write(line + "\n")
+    print(f"$ {line}", flush=True)
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", *args], check=True)
+    wall = time.perf_counter() - t
+    print(f"  ({wall:.0f}s)", flush=True)
+    return wall
+
+
+def rows(report: Path) -> list[dict]:
+    """Per env × algorithm: final evaluation IQM and CI from a ``report`` folder's report.json."""
+    doc = json.loads((report / "report.json").read_text())
+    out = []
+    for c in doc["cells"]:
+        ev, tr = c.get("final_eval_return") or {}, c.get("final_return") or {}
+        out.append({"env": c["task"], "algo": c["algo"], "seeds": c["seeds"], "budget_env_steps": c["budget_env_steps"],
+                    "eval_iqm": ev.get("iqm"), "eval_ci": ev.get("ci"), "train_iqm": tr.get("iqm"),
+                    "train_ci": tr.get("ci")})
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--out", type=Path, default=Path("runs/pqn"))
+    p.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS)
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--minatar-steps", type=int, default=1_000_000, help="env steps per seed on Breakout-MinAtar")
+    p.add_argument("--minatar-env", default="Breakout-MinAtar")
+    a = p.parse_args(argv)
+    a.out.mkdir(parents=True, exist_ok=True)
+    log = a.out / "commands.txt"
+    results = json.loads((a.out / "results.json").read_text()) if (a.out / "results.json").exists() else {}
+    common = ["--seeds", str(a.seeds), "--checkpoint-every", "0", "--quiet", "--overwrite"]
+    if "cartpole" in a.parts:
+        d = a.out / "cartpole"
+        wall = None
+        if not (d / "summary.json").exists():
+            wall = cli(["train", "--algo", "pqn", "--env", "CartPole-v1", *common, "--out", str(d)], log)
+        cli(["report", str(d), "--no-aggregate", "--out", str(d / "report")], log)
+        s = json.loads((d / "summary.json").read_text())
+        results["cartpole"] = {"command_wall_s": wall, "runs": rows(d / "report"), "target": "eval IQM >= 475",
+                               "env_steps_per_s": s.get("env_steps_per_s"), "wall_s": s.get("wall_s"),
+                               "compile_s": s.get("compile_s"), "total_timesteps": s.get("total_timesteps")}
+    if "minatar" in a.parts:
+        d = a.out / "minatar"
+        wall = None
+        if not (d / "summary.json").exists():
+            wall = cli(["compare", "--algos", "pqn", "dqn", "--env", a.minatar_env, "--total-timesteps",
+                        str(a.minatar_steps), *common, "--out", str(d)], log)
+        cli(["report", str(d), "--no-aggregate", "--out", str(d / "report")], log)
+        runs = json.loads((d / "summary.json").read_text())["runs"]
+        results["minatar"] = {"command_wall_s": wall, "runs": rows(d / "report"), "target": "PQN no worse than DQN",
+                              "per_algo": {r["algo"]: {k: r.get(k) for k in ("env_steps_per_s", "wall_s", "compile_s",
+                                                                              "total_timesteps")} for r in runs}}
+    (a.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    lines = ["| part | env | algo | seeds | final eval IQM [95% CI] | final train IQM [95% CI] |",
+             "|---|---|---|---|---|---|"]
+    for part, res in results.items():
+        for r in res["runs"]:
+            def fmt(x, ci):
+                return "n/a" if x is None else f"{x:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]"
+            lines.append(f"| {part} | {r['env']} | {r['algo']} | {r['seeds']} | {fmt(r['eval_iqm'], r['eval_ci'])} | "
+                         f"{fmt(r['train_iqm'], r['train_ci'])} |")
+    (a.out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
