@@ -36,8 +36,8 @@ from jaxrl_policy.cli.bench import positive_int
 from jaxrl_policy.core.envs import brax as brax_adapter
 from jaxrl_policy.core.envs import make_vec_env
 from jaxrl_policy.loop.common import seed_keys
-from jaxrl_policy.run.bench import Program, call_seconds, compile_program
-from jaxrl_policy.run.build import default_config, make_train
+from jaxrl_policy.running.bench import Program, call_seconds, compile_program
+from jaxrl_policy.running.build import default_config, make_train
 
 
 def raw_program(env_id: str, E: int, T: int) -> Program:

@@ -39,8 +39,8 @@ from jaxrl_policy._xla_flags import use_cpu_speedups
 use_cpu_speedups()  # as the CLI does
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec
-from jaxrl_policy.run import programs
-from jaxrl_policy.run.mesh import make_mesh, MeshShape, put
+from jaxrl_policy.running import programs
+from jaxrl_policy.running.mesh import make_mesh, MeshShape, put
 algo, evals = sys.argv[1], int(sys.argv[2])
 cfg = default_config(algo, "CartPole-v1", eval_episodes=evals)
 mesh = make_mesh(MeshShape(1, 1))

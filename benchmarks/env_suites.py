@@ -40,7 +40,7 @@ from jaxrl_policy.cli.bench import positive_int
 from jaxrl_policy.core.envs import craftax as craftax_adapter
 from jaxrl_policy.core.envs import make_vec_env, unknown_env_message
 from jaxrl_policy.loop.common import seed_keys
-from jaxrl_policy.run.bench import Program, call_seconds, compile_program
+from jaxrl_policy.running.bench import Program, call_seconds, compile_program
 
 ENVS = {"craftax": "craftax:Craftax-Classic-Symbolic-v1", "xminigrid": "xminigrid:MiniGrid-Empty-5x5",
         "navix": "navix:Navix-Empty-5x5-v0", "jumanji": "jumanji:Snake-v1"}

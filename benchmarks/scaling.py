@@ -50,8 +50,8 @@ def main(argv: list[str] | None = None) -> dict:
 
     from jaxrl_policy import default_config, use_cpu_speedups
     from jaxrl_policy.io.metadata import run_metadata
-    from jaxrl_policy.run.mesh import MeshShape
-    from jaxrl_policy.run.runner import run
+    from jaxrl_policy.running.mesh import MeshShape
+    from jaxrl_policy.running.runner import run
     use_cpu_speedups()
     if jax.device_count() < want:
         print(f"scaling.py: error: --devices {want}: only {jax.device_count()} device(s)", file=sys.stderr)

@@ -28,8 +28,8 @@ from typing import Any
 
 from jaxrl_policy.cli.bench import positive_int
 from jaxrl_policy.core.config import BaseConfig
-from jaxrl_policy.run.bench import BASE_COLUMNS, fmt_rate, markdown_table, measure, row
-from jaxrl_policy.run.build import default_config
+from jaxrl_policy.running.bench import BASE_COLUMNS, fmt_rate, markdown_table, measure, row
+from jaxrl_policy.running.build import default_config
 
 ALGOS = ("ppo", "dqn", "vtrace")
 DEFAULT_NUM_ENVS = {"ppo": [4, 64, 1024], "vtrace": [4, 64, 1024], "dqn": [10]}

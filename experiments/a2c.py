@@ -22,7 +22,7 @@ from jaxrl_policy.core.config import BaseConfig, Traced
 from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.storage import make_ring
 from jaxrl_policy.core.types import Algorithm
-from jaxrl_policy.run.build import register_algorithm
+from jaxrl_policy.running.build import register_algorithm
 
 
 @dataclass(frozen=True)

@@ -56,7 +56,7 @@ def _with(setup: Callable[[Path], Any], then: Callable[[Path], Any]) -> Callable
 
 def _resumable(tmp: Path) -> None:
     from jaxrl_policy import default_config
-    from jaxrl_policy.run.runner import run_metadata_for
+    from jaxrl_policy.running.runner import run_metadata_for
     (tmp / "run").mkdir()
     (tmp / "run" / "config.json").write_text(json.dumps(run_metadata_for(default_config("ppo"), 1)))
 
@@ -91,7 +91,7 @@ def api(code: str) -> Callable[[Path], Any]:
         import jax
 
         import jaxrl_policy as jp
-        from jaxrl_policy.run.runner import resume_run, run
+        from jaxrl_policy.running.runner import resume_run, run
         ns = {"jp": jp, "jax": jax, "run": run, "resume_run": resume_run, "DIR": tmp}
         if "existing" in code:
             _finished_run(tmp / "existing")

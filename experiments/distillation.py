@@ -93,7 +93,7 @@ def state_shift(cfg, state, seeds: int, steps: int = 500) -> dict:
     from jaxrl_policy.core.config import hparams
     from jaxrl_policy.core.envs import make_vec_env
     from jaxrl_policy.loop.common import RolloutState
-    from jaxrl_policy.run.build import build_loop
+    from jaxrl_policy.running.build import build_loop
 
     def states(c, key_seed):
         loop, env, hp = build_loop(c), make_vec_env(c.env_id, c.num_envs), hparams(c)
@@ -151,7 +151,7 @@ def main() -> None:
         f"--{k.replace('_', '-')} {v}" for k, v in vars(a).items() if v not in (None, [], False) and k != "skip")}
     teacher = a.teacher or train_teacher(out / "teacher", a.env, teacher_steps)
     from jaxrl_policy.io.dataset import save
-    from jaxrl_policy.run.collect import collect
+    from jaxrl_policy.running.collect import collect
     arrays, header = collect(teacher, 16, seed=12345)  # the teacher's own sampled returns (16 episodes)
     greedy = json.loads((Path(teacher) / "summary.json").read_text()).get("final_eval_return_iqm")
     res["teacher"] = {"run": teacher, "sampled_return_mean": float(np.mean(header["episode_returns"])),

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from jaxrl_policy import default_config, use_cpu_speedups
 from jaxrl_policy.results.report import report_runs
-from jaxrl_policy.run.runner import run
+from jaxrl_policy.running.runner import run
 
 
 def main() -> None:

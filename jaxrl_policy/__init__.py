@@ -35,15 +35,15 @@ _EXPORTS = {
     "PQNConfig": "jaxrl_policy.algorithms.pqn",
     "SACConfig": "jaxrl_policy.algorithms.sac",
     "TD3Config": "jaxrl_policy.algorithms.td3",
-    "default_config": "jaxrl_policy.run.build",
-    "config_from_dict": "jaxrl_policy.run.build",
-    "register_algorithm": "jaxrl_policy.run.build",
-    "make_train": "jaxrl_policy.run.build",
-    "build_loop": "jaxrl_policy.run.build",
-    "load_teacher": "jaxrl_policy.run.build",
+    "default_config": "jaxrl_policy.running.build",
+    "config_from_dict": "jaxrl_policy.running.build",
+    "register_algorithm": "jaxrl_policy.running.build",
+    "make_train": "jaxrl_policy.running.build",
+    "build_loop": "jaxrl_policy.running.build",
+    "load_teacher": "jaxrl_policy.running.build",
     "seed_keys": "jaxrl_policy.loop.common",
-    "run": "jaxrl_policy.run.runner",
-    "resume_run": "jaxrl_policy.run.runner",
+    "run": "jaxrl_policy.running.runner",
+    "resume_run": "jaxrl_policy.running.runner",
     "load_runs": "jaxrl_policy.results.frame",
     "load_policy": "jaxrl_policy.io.policy",
 }
@@ -68,7 +68,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from jaxrl_policy.io.policy import load_policy
     from jaxrl_policy.loop.common import seed_keys
     from jaxrl_policy.results.frame import load_runs
-    from jaxrl_policy.run.build import (
+    from jaxrl_policy.running.build import (
         build_loop,
         config_from_dict,
         default_config,
@@ -76,7 +76,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
         make_train,
         register_algorithm,
     )
-    from jaxrl_policy.run.runner import resume_run, run
+    from jaxrl_policy.running.runner import resume_run, run
 
 
 def __getattr__(name: str) -> Any:

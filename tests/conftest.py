@@ -20,7 +20,7 @@ if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
     os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
     atexit.register(shutil.rmtree, _cache, ignore_errors=True)  # only the process that made it
 
-# The CLI caches whole compiled programs on disk keyed by the package's source (run/programs.py); tests
+# The CLI caches whole compiled programs on disk keyed by the package's source (running/programs.py); tests
 # monkeypatch package code in-process, where a source-keyed cache could serve a program built without the
 # patch. Off for the test session (tests/test_program_cache.py turns it on in its own subprocesses); JAX's
 # own cache above, keyed by the lowered program, stays on.

@@ -14,7 +14,7 @@ from jaxrl_policy import default_config
 from jaxrl_policy.cli import bench as cli_bench
 from jaxrl_policy.cli.bench import bench_main as main
 from jaxrl_policy.cli.main import main as cli_main
-from jaxrl_policy.run.bench import learning_fraction
+from jaxrl_policy.running.bench import learning_fraction
 
 ROOT = Path(__file__).resolve().parents[1]
 

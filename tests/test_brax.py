@@ -18,7 +18,7 @@ from jaxrl_policy.algorithms.presets import brax_defaults
 from jaxrl_policy.cli.main import main
 from jaxrl_policy.core import envs as adapter
 from jaxrl_policy.core.envs import brax as ba
-from jaxrl_policy.run.build import default_config
+from jaxrl_policy.running.build import default_config
 
 HAS_BRAX = importlib.util.find_spec("brax") is not None
 needs_brax = pytest.mark.skipif(not HAS_BRAX, reason='brax is not installed (pip install "jaxrl-policy[brax]")')

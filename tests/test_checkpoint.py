@@ -8,7 +8,7 @@ import pytest
 from jaxrl_policy import default_config
 from jaxrl_policy.cli.main import main
 from jaxrl_policy.io.checkpoint import latest
-from jaxrl_policy.run.runner import resume_run, run
+from jaxrl_policy.running.runner import resume_run, run
 
 CFG = dict(total_timesteps=4 * 128 * 10, num_chunks=4, policy_lag=2, replay_capacity=2)
 

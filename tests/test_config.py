@@ -83,7 +83,7 @@ def test_frozen_and_roundtrip():
 def test_every_field_documented():
     import inspect
 
-    from jaxrl_policy.run.build import algorithm_names, config_class
+    from jaxrl_policy.running.build import algorithm_names, config_class
     for cls in map(config_class, algorithm_names()):
         src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__.startswith("jaxrl_policy."))
         for f in dataclasses.fields(cls):
@@ -105,7 +105,7 @@ def test_traced_status_is_written_once_and_the_help_tag_follows_it(algo, capsys)
 
     from jaxrl_policy.cli.main import main
     from jaxrl_policy.core.config import hparams, int_traced_fields
-    from jaxrl_policy.run.build import config_class
+    from jaxrl_policy.running.build import config_class
     cls = config_class(algo)
     src = "".join(inspect.getsource(k) for k in cls.__mro__ if k.__module__.startswith("jaxrl_policy."))
     assert "[traced]" not in src and "[static]" not in src and "TRACED = " not in src

@@ -20,7 +20,7 @@ from jaxrl_policy.algorithms.common import sampled_kl
 from jaxrl_policy.core.config import ConfigError
 from jaxrl_policy.core.distributions import ActionSpace, Gaussian, entropy, log_prob, mode, sample
 from jaxrl_policy.core.normalization import EPS, init_stats, normalize, update, variance
-from jaxrl_policy.run.build import build_loop
+from jaxrl_policy.running.build import build_loop
 
 BOX = ActionSpace(num_actions=None, low=np.array([-2.0, 0.0], np.float32), high=np.array([2.0, 1.0], np.float32))
 TANH = BOX._replace(squash="tanh")

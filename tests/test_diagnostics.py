@@ -83,7 +83,7 @@ def test_vtrace_without_correction_ignores_the_behaviour_log_probs_and_with_it_u
     from jaxrl_policy import default_config
     from jaxrl_policy.core.config import hparams
     from jaxrl_policy.loop.common import RolloutState
-    from jaxrl_policy.run.build import build_loop
+    from jaxrl_policy.running.build import build_loop
 
     cfg = default_config("vtrace", num_envs=4, num_steps=8, num_minibatches=1, replay_ratio=1, hidden_sizes=(8,))
     loop = build_loop(cfg)

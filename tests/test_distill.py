@@ -18,7 +18,7 @@ from jaxrl_policy.core.types import Teacher
 from jaxrl_policy.io import dataset as ds
 from jaxrl_policy.loop.common import seed_keys, train_fn
 from jaxrl_policy.loop.online import make_loop
-from jaxrl_policy.run.build import make_train
+from jaxrl_policy.running.build import make_train
 
 
 def hand_config(**kw) -> DistillConfig:

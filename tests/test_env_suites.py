@@ -417,7 +417,7 @@ TINY = ["--total-timesteps", "256", "--num-envs", "4", "--num-steps", "16", "--n
 @pytest.mark.parametrize("_", [pytest.param(0, marks=HEAVY)])
 @needs("navix")
 def test_every_discrete_learner_compares_on_navix(tmp_path, _):
-    from jaxrl_policy.run.build import algorithm_names
+    from jaxrl_policy.running.build import algorithm_names
 
     algos = [a for a in algorithm_names() if a in ("ppo", "dqn", "vtrace", "pqn")]
     extra = ["--hidden-sizes", "16"]
@@ -434,8 +434,8 @@ class Crash(Exception):
 @pytest.mark.parametrize("_", [pytest.param(0, marks=HEAVY)])
 @needs("xminigrid")
 def test_sweep_and_resume_on_xminigrid(tmp_path, _):
-    from jaxrl_policy.run.build import default_config
-    from jaxrl_policy.run.runner import resume_run, run
+    from jaxrl_policy.running.build import default_config
+    from jaxrl_policy.running.runner import resume_run, run
 
     main(["sweep", "--algo", "ppo", "--env", XMINIGRID, "--grid", "learning_rate=1e-3,3e-4", "--out",
           str(tmp_path / "sw"), *TINY])

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 
 from jaxrl_policy import make_train, seed_keys
 from jaxrl_policy.core.config import hparams
-from jaxrl_policy.run.build import algorithm_names, config_class, config_from_dict, default_config
+from jaxrl_policy.running.build import algorithm_names, config_class, config_from_dict, default_config
 
 INT32_MAX = 2**31 - 1
 FLOAT32_MAX = float(np.finfo(np.float32).max)

@@ -21,7 +21,7 @@ FLOORS = {
     "io": 2,
     "algorithms": 3,
     "loop": 4, "results": 4,
-    "run": 5,
+    "running": 5,
     "cli": 6,
     "__init__": 7,
 }
@@ -149,10 +149,10 @@ def test_the_checks_fail_on_a_planted_cycle_and_an_upward_import():
     g = graph()
     assert cycles(g) == []
     planted = {k: set(v) for k, v in g.items()}
-    planted["jaxrl_policy.core.types"].add("jaxrl_policy.run.build")  # types → build → … → types
+    planted["jaxrl_policy.core.types"].add("jaxrl_policy.running.build")  # types → build → … → types
     found = cycles(planted)
-    assert found and any("jaxrl_policy.core.types" in c and "jaxrl_policy.run.build" in c for c in found)
-    assert floor("jaxrl_policy.run.build") > floor("jaxrl_policy.core.types")
+    assert found and any("jaxrl_policy.core.types" in c and "jaxrl_policy.running.build" in c for c in found)
+    assert floor("jaxrl_policy.running.build") > floor("jaxrl_policy.core.types")
 
 
 @pytest.mark.parametrize("name", ["jaxrl_policy.core.types", "jaxrl_policy.core.losses", "jaxrl_policy.io.rundir"])

@@ -12,7 +12,7 @@ import pytest
 from conftest import final_return, train_seeds
 
 from jaxrl_policy import default_config
-from jaxrl_policy.run.runner import run
+from jaxrl_policy.running.runner import run
 
 PROBE = dict(total_timesteps=8_000, learning_rate=3e-3, anneal_lr=False)
 PROBE_ALGOS = {

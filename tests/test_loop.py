@@ -97,7 +97,7 @@ def test_loop_is_blind_to_the_algorithm_name():
     from typing import ClassVar
 
     from jaxrl_policy.algorithms.ppo import PPOConfig
-    from jaxrl_policy.run.build import register_algorithm
+    from jaxrl_policy.running.build import register_algorithm
 
     @dataclasses.dataclass(frozen=True)
     class Renamed(PPOConfig):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from jaxrl_policy.run.mesh import MeshError, MeshShape, choose_mesh, parse_mesh
+from jaxrl_policy.running.mesh import MeshError, MeshShape, choose_mesh, parse_mesh
 
 EIGHT = {**os.environ, "XLA_FLAGS": (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8")}
 
@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 import jax
 import jaxrl_policy as jp
-from jaxrl_policy.run.mesh import MeshShape
-from jaxrl_policy.run.runner import resume_run, run, run_batch
-from jaxrl_policy.run.sweep import run_sweep
+from jaxrl_policy.running.mesh import MeshShape
+from jaxrl_policy.running.runner import resume_run, run, run_batch
+from jaxrl_policy.running.sweep import run_sweep
 assert jax.device_count() == 8
 out = Path(sys.argv[1])
 SMALL = {

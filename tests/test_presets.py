@@ -8,7 +8,7 @@ import pytest
 from jaxrl_policy.algorithms import presets as P
 from jaxrl_policy.cli.common import config_from_args, shared_configs, split_preset
 from jaxrl_policy.cli.main import main
-from jaxrl_policy.run.build import default_config
+from jaxrl_policy.running.build import default_config
 
 HAS_BRAX = importlib.util.find_spec("brax") is not None
 

@@ -33,7 +33,7 @@ from jaxrl_policy.io.rundir import (
 )
 from jaxrl_policy.io.runfolder import truncate_metrics
 from jaxrl_policy.loop.common import nonfinite
-from jaxrl_policy.run.divergence import DivergenceGuard, find_divergence
+from jaxrl_policy.running.divergence import DivergenceGuard, find_divergence
 
 TINY_PPO = ["--total-timesteps", "512", "--num-envs", "4", "--num-steps", "32", "--num-chunks", "2",
             "--eval-episodes", "0", "--hidden-sizes", "16", "--num-epochs", "1", "--num-minibatches", "2"]
@@ -49,7 +49,7 @@ def fake_finished_run(d):
 @pytest.fixture
 def no_compile(monkeypatch):
     """Fail a test that reaches the runner's compile step."""
-    import jaxrl_policy.run.programs as runner
+    import jaxrl_policy.running.programs as runner
 
     def compiled(*a, **k):
         raise AssertionError("compiled: the error should have come before compiling")
@@ -338,7 +338,7 @@ def test_the_loop_checks_the_state_at_each_chunks_last_iteration_and_catches_a_p
     import jax
     import jax.numpy as jnp
 
-    from jaxrl_policy.run.build import build_loop, default_config
+    from jaxrl_policy.running.build import build_loop, default_config
 
     cfg = default_config("ppo", num_envs=2, num_steps=4, total_timesteps=40, num_chunks=2,
                          num_minibatches=1, num_epochs=1, eval_episodes=0)  # 5 iterations: chunks of 3 + 2
@@ -385,7 +385,7 @@ def test_a_diverging_sweep_point_is_named_and_the_last_good_checkpoint_kept(tmp_
 # ---------------------------------------------------------------------------------------------
 def test_resume_with_other_flags_is_refused_with_a_diff(tmp_path, capsys):
     from jaxrl_policy import default_config
-    from jaxrl_policy.run.runner import run_metadata_for
+    from jaxrl_policy.running.runner import run_metadata_for
     d = tmp_path / "run"
     d.mkdir()
     cfg = default_config("ppo", "CartPole-v1", total_timesteps=2048, num_envs=8)
@@ -414,7 +414,7 @@ def test_resume_with_other_flags_is_refused_with_a_diff(tmp_path, capsys):
 
 def test_a_corrupt_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     from jaxrl_policy import default_config
-    from jaxrl_policy.run.runner import resume_run, run
+    from jaxrl_policy.running.runner import resume_run, run
     cfg = default_config("ppo", "CartPole-v1", total_timesteps=384, num_envs=4, num_steps=32, num_chunks=3,
                          eval_episodes=0, hidden_sizes=(16,), num_epochs=1, num_minibatches=2)
     d = tmp_path / "run"

@@ -433,7 +433,7 @@ def test_torn_last_line_is_skipped(tmp_path):
 def real_sweep(tmp_path_factory):
     """Two points × two seeds of a tiny PPO (test_sinks runs the same program: one compile per process)."""
     from jaxrl_policy import default_config
-    from jaxrl_policy.run.sweep import run_sweep
+    from jaxrl_policy.running.sweep import run_sweep
 
     out = tmp_path_factory.mktemp("real") / "sw"
     base = default_config("ppo", "CartPole-v1", num_envs=4, num_steps=16, total_timesteps=4 * 16 * 4,

@@ -266,7 +266,7 @@ def test_continuous_bandit_greedy_action_finds_half_the_observation(algo):
 @pytest.fixture
 def no_loop(monkeypatch):
     """Fail a test that gets as far as building a training loop (let alone compiling one)."""
-    import jaxrl_policy.run.build as build
+    import jaxrl_policy.running.build as build
 
     def built(*a, **k):
         raise AssertionError("a loop was built: the error should have come before")

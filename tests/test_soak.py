@@ -39,7 +39,7 @@ def rss_mib() -> float:
 
 def soak(steps: int = 10_000_000, chunks: int = 100, out: str | os.PathLike | None = None) -> dict:
     from jaxrl_policy import default_config, use_cpu_speedups
-    from jaxrl_policy.run.runner import run
+    from jaxrl_policy.running.runner import run
     use_cpu_speedups()  # as the CLI does (no effect once the backend started)
     cfg = default_config("ppo", "CartPole-v1", total_timesteps=steps, num_chunks=chunks)
     t, rss, done = [time.perf_counter()], [rss_mib()], [0]

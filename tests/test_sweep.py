@@ -12,8 +12,8 @@ from tolerance import assert_within
 from jaxrl_policy import default_config, make_train, seed_keys
 from jaxrl_policy.cli.main import main
 from jaxrl_policy.core.config import hparams
-from jaxrl_policy.run.runner import run
-from jaxrl_policy.run.sweep import (
+from jaxrl_policy.running.runner import run
+from jaxrl_policy.running.sweep import (
     SweepError,
     grid_points,
     parse_grid,
@@ -158,7 +158,7 @@ COUNT_COMPILES = """
 import json, logging, sys
 import jaxrl_policy
 from jaxrl_policy import default_config
-from jaxrl_policy.run.sweep import run_sweep
+from jaxrl_policy.running.sweep import run_sweep
 n = 0
 class Count(logging.Handler):
     def emit(self, record):

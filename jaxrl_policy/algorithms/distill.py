@@ -188,7 +188,7 @@ class DistillConfig(ActorCriticConfig):
                 p.append(("student_obs", self.student_obs, str(e)))
         if not (isinstance(self.teachers, tuple) and self.teachers and all(isinstance(t, str) for t in self.teachers)):
             p.append(("teachers", self.teachers, "must name at least one teacher run folder"))
-        elif env_ok and is_int(self.teacher_seed):  # (the run folders themselves: run/preflight.py)
+        elif env_ok and is_int(self.teacher_seed):  # (the run folders themselves: running/preflight.py)
             n, settings = len(self.teachers), len(split_env_id(self.env_id)[1])
             if is_int(self.num_envs) and self.num_envs % n:
                 p.append(("num_envs", self.num_envs,

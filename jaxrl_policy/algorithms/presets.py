@@ -4,7 +4,7 @@
 
 Every table names its source beside it. A preset entry holds the source (repository, file, commit or version),
 the overrides that reproduce it with this package's fields, the source's published results, and what could not be
-reproduced; ``run/build.py``'s ``default_config(algo, env, preset=NAME, **overrides)`` applies the algorithm's
+reproduced; ``running/build.py``'s ``default_config(algo, env, preset=NAME, **overrides)`` applies the algorithm's
 ``env_defaults``, then the preset's overrides, then the caller's. ``docs/references.md`` lists every preset
 (``experiments/references.py`` writes that list from this registry) beside our results at the same budgets.
 """

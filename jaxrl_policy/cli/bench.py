@@ -1,4 +1,4 @@
-"""``jaxrl-policy bench``: time configs with the library's bench (``run/bench.py``); ``--peers DIR`` runs the
+"""``jaxrl-policy bench``: time configs with the library's bench (``running/bench.py``); ``--peers DIR`` runs the
 repository's peer harness (``benchmarks/throughput.py``) instead."""
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from jaxrl_policy._xla_flags import set_cpu_threads, use_cpu_speedups
 from jaxrl_policy.cli.common import fail, folder_arg, shared_configs
 from jaxrl_policy.core.config import BaseConfig
 from jaxrl_policy.io.metadata import run_metadata
-from jaxrl_policy.run.bench import ALGOS, markdown_table, measure, row
+from jaxrl_policy.running.bench import ALGOS, markdown_table, measure, row
 
 
 def positive_int(s: str) -> int:

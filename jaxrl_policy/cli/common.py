@@ -20,9 +20,9 @@ from jaxrl_policy._xla_flags import set_cpu_threads
 from jaxrl_policy.algorithms.presets import preset_names, presets_for
 from jaxrl_policy.core.config import BaseConfig, ConfigError, deferred_validation
 from jaxrl_policy.io.sinks import make_sinks
-from jaxrl_policy.run.build import config_class, default_config
-from jaxrl_policy.run.divergence import DivergenceGuard
-from jaxrl_policy.run.mesh import (
+from jaxrl_policy.running.build import config_class, default_config
+from jaxrl_policy.running.divergence import DivergenceGuard
+from jaxrl_policy.running.mesh import (
     MeshError,
     check_devices,
     choose_mesh,
@@ -30,7 +30,7 @@ from jaxrl_policy.run.mesh import (
     initialize_distributed,
     parse_mesh,
 )
-from jaxrl_policy.run.preflight import validate_all
+from jaxrl_policy.running.preflight import validate_all
 
 EXIT_DIVERGED = 3
 

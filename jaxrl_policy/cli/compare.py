@@ -24,9 +24,9 @@ from jaxrl_policy.cli.common import (
 from jaxrl_policy.io import checkpoint
 from jaxrl_policy.io.rundir import RunFolderError, open_run_folder, run_contents
 from jaxrl_policy.results.report import report_runs
-from jaxrl_policy.run.build import algorithm_names, read_run_config
-from jaxrl_policy.run.runner import run, space_needed_for
-from jaxrl_policy.run.sweep import best_point, point_dir
+from jaxrl_policy.running.build import algorithm_names, read_run_config
+from jaxrl_policy.running.runner import run, space_needed_for
+from jaxrl_policy.running.sweep import best_point, point_dir
 
 
 def cmd_compare(argv: list[str]) -> None:

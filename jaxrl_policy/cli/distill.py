@@ -16,8 +16,8 @@ from jaxrl_policy.cli.train import cmd_train
 from jaxrl_policy.core.envs import unknown_env_message
 from jaxrl_policy.io.dataset import save
 from jaxrl_policy.io.runfolder import read_config_json
-from jaxrl_policy.run.collect import collect
-from jaxrl_policy.run.preflight import teacher_problems
+from jaxrl_policy.running.collect import collect
+from jaxrl_policy.running.preflight import teacher_problems
 
 DISTILL_HELP = """jaxrl-policy distill --teacher RUN_DIR [--teacher RUN_DIR2 …] [--mode on-policy|off-policy|mixed] …
   --teacher RUN_DIR     a finished run folder of this project (config.json + checkpoints/); repeat for several

@@ -9,7 +9,7 @@ from pathlib import Path
 from jaxrl_policy.cli.common import fail
 from jaxrl_policy.io.policy import PolicyFormatError
 from jaxrl_policy.io.runfolder import read_config_json
-from jaxrl_policy.run.export import export_policy, verify
+from jaxrl_policy.running.export import export_policy, verify
 
 EXPORT_HELP = """jaxrl-policy export RUN_DIR --out DIR [--seed-index I]
   writes the greedy policy of the run's seed I (default 0, from its latest checkpoint) into DIR:

@@ -15,7 +15,7 @@ locked by a live process, unwritable, full, a --resume whose flags differ from t
 before compiling; 3 a run diverged (``run/divergence.DivergenceGuard``: the other runs' results are
 written, ``summary.json`` says which seeds diverged, where and why).
 
-Compiled programs are cached on disk (``run/programs.py``): a second identical command loads them
+Compiled programs are cached on disk (``running/programs.py``): a second identical command loads them
 instead of compiling. The folder is ``JAXRL_POLICY_CACHE`` (default ``~/.cache/jaxrl_policy``);
 ``JAXRL_POLICY_CACHE=off`` or ``--no-compile-cache`` (any command) turns it off.
 """
@@ -36,7 +36,7 @@ from jaxrl_policy.cli.export import cmd_export
 from jaxrl_policy.cli.report import cmd_report
 from jaxrl_policy.cli.sweep import cmd_sweep
 from jaxrl_policy.cli.train import cmd_train
-from jaxrl_policy.run.programs import set_cache_dir
+from jaxrl_policy.running.programs import set_cache_dir
 
 COMMANDS = {"train": cmd_train, "compare": cmd_compare, "sweep": cmd_sweep, "bench": cmd_bench, "report": cmd_report,
             "distill": cmd_distill, "collect": cmd_collect, "export": cmd_export}
@@ -75,7 +75,7 @@ def load_plugins(argv: list[str]) -> list[str]:
 
 
 def compile_cache(argv: list[str]) -> list[str]:
-    """Cache compiled programs (``run/programs.py``) unless ``--no-compile-cache`` is in ``argv`` or
+    """Cache compiled programs (``running/programs.py``) unless ``--no-compile-cache`` is in ``argv`` or
     ``JAXRL_POLICY_CACHE`` is ``off``; the folder is ``JAXRL_POLICY_CACHE``, default
     ``$XDG_CACHE_HOME/jaxrl_policy`` (``~/.cache/jaxrl_policy``). Returns ``argv`` without the flag."""
     rest = [x for x in argv if x != "--no-compile-cache"]

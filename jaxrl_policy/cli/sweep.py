@@ -21,9 +21,9 @@ from jaxrl_policy.cli.common import (
 )
 from jaxrl_policy.io.runfolder import recorded_cpu_threads
 from jaxrl_policy.results.sweep_report import report_sweep
-from jaxrl_policy.run import sweep as sw
-from jaxrl_policy.run.mesh import MeshError
-from jaxrl_policy.run.sweep import SweepError, resume_sweep
+from jaxrl_policy.running import sweep as sw
+from jaxrl_policy.running.mesh import MeshError
+from jaxrl_policy.running.sweep import SweepError, resume_sweep
 
 SWEEP_HELP = """sweep flags (besides the run-level flags of train; every config field is a flag and sets the base):
   --grid FIELD=V1,V2,…  values of one field; several --grid make the product of them. Tuples as 64x64,

@@ -25,8 +25,8 @@ from jaxrl_policy.cli.common import (
 )
 from jaxrl_policy.io.rundir import RunFolderError
 from jaxrl_policy.io.runfolder import recorded_cpu_threads
-from jaxrl_policy.run.build import read_run_config
-from jaxrl_policy.run.runner import resume_run, run
+from jaxrl_policy.running.build import read_run_config
+from jaxrl_policy.running.runner import resume_run, run
 
 
 def cmd_train(argv: list[str]) -> None:

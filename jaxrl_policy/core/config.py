@@ -319,7 +319,7 @@ class BaseConfig:
         check("normalize_observations", isinstance(self.normalize_observations, bool), "must be true or false")
         if self.dataset is not None and not isinstance(self.dataset, str):
             check("dataset", False, "must be a file path (a string) or None")
-        elif self.dataset is not None:  # (the file itself is checked by run/preflight.py, before compiling)
+        elif self.dataset is not None:  # (the file itself is checked by running/preflight.py, before compiling)
             check("dataset", self.OFFLINE, f"{self.algo} does not learn from datasets (dqn and distill do)")
             check("normalize_observations", not self.normalize_observations,
                   "no running statistics offline (they are updated from acting)")

@@ -108,7 +108,7 @@ class AlgorithmGreedy(Protocol):
 
 class PolicyExport(NamedTuple):
     """The greedy policy of an agent, as data a deployment can rebuild with ``core`` modules alone
-    (``io/policy.load_policy``; ``run/export.py`` writes it).
+    (``io/policy.load_policy``; ``running/export.py`` writes it).
 
     ``network``: a class of ``core.networks`` or ``core.policies``, built with ``kwargs`` (JSON values);
     ``params``: what it applies; ``obs_stats``: running observation statistics (None: raw observations);

@@ -3,7 +3,7 @@
 Shape legend: ``B`` observations in a batch, ``O...`` one observation, ``A`` actions, ``D`` action
 dimensions, ``H`` recurrent state.
 
-``jaxrl-policy export RUN_DIR --out DIR`` (``run/export.py``) writes::
+``jaxrl-policy export RUN_DIR --out DIR`` (``running/export.py``) writes::
 
     DIR/manifest.json    format and version, package version, config hash, the env id and its spaces, the
                          network (a class of core.networks / core.policies and its fields), how its output
@@ -152,7 +152,7 @@ def load_policy(folder: str | os.PathLike) -> Policy:
 
 
 def write_policy(folder: str | os.PathLike, manifest: dict[str, Any], params: Any, obs_stats: Any) -> Path:
-    """Write an export (``run/export.py`` builds the manifest); the parameters first, the manifest last, so a
+    """Write an export (``running/export.py`` builds the manifest); the parameters first, the manifest last, so a
     folder with a manifest is complete."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

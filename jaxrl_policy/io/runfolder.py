@@ -1,7 +1,7 @@
 """Reading a run folder's files back: ``config.json`` (the one reader), ``metrics.jsonl`` (checked, or
 after a crash), ``summary.json``; finding the run folders of run, compare and sweep folders.
 
-A run folder (``run/runner.py`` writes it) holds ``config.json`` (the resolved config, the seeds and
+A run folder (``running/runner.py`` writes it) holds ``config.json`` (the resolved config, the seeds and
 the run metadata), ``metrics.jsonl`` (one line per seed and logged window), ``summary.json`` and
 ``checkpoints/``; a compare folder holds run folders and a ``summary.json`` with ``"runs"``, a sweep
 folder ``sweep.json`` and its points ``p000/ …`` (:data:`FOLDER_RULE`). This module returns plain dicts

@@ -1,4 +1,4 @@
 """The loop floor: one training loop (``online.py``), its fixed-dataset form (``offline.py``) and evaluation.
 
-Each receives an ``Algorithm`` value and its environments; ``run/build.py`` makes them from a config.
+Each receives an ``Algorithm`` value and its environments; ``running/build.py`` makes them from a config.
 """

@@ -2,7 +2,7 @@
 (final return and the importance-sampling diagnostics against each swept field).
 
 Reads the sweep's own ``sweep.json`` and ``summary.json`` (one entry per point, written by
-``run/sweep.py``); matplotlib is optional and imported only inside :func:`plot_sweep`.
+``running/sweep.py``); matplotlib is optional and imported only inside :func:`plot_sweep`.
 """
 
 from __future__ import annotations

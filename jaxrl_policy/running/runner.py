@@ -59,11 +59,11 @@ from jaxrl_policy.io.rundir import (
 )
 from jaxrl_policy.io.runfolder import truncate_metrics
 from jaxrl_policy.loop.common import seed_keys
-from jaxrl_policy.run import programs as compiled
-from jaxrl_policy.run.build import read_run_config, state_bytes
-from jaxrl_policy.run.divergence import DEFAULT_GUARD, DivergenceGuard, find_divergence
-from jaxrl_policy.run.history import History, divergence_message, point_summary, progress_line, window_rows
-from jaxrl_policy.run.mesh import (
+from jaxrl_policy.running import programs as compiled
+from jaxrl_policy.running.build import read_run_config, state_bytes
+from jaxrl_policy.running.divergence import DEFAULT_GUARD, DivergenceGuard, find_divergence
+from jaxrl_policy.running.history import History, divergence_message, point_summary, progress_line, window_rows
+from jaxrl_policy.running.mesh import (
     MeshShape,
     check_devices,
     choose_mesh,

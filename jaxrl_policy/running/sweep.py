@@ -42,10 +42,10 @@ import numpy as np
 from jaxrl_policy.core.config import BaseConfig, ConfigError, deferred_validation
 from jaxrl_policy.io import checkpoint
 from jaxrl_policy.io.rundir import atomic_write_json, atomic_write_text, fmt_bytes, open_run_folder, space_needed
-from jaxrl_policy.run.build import config_from_dict, state_bytes
-from jaxrl_policy.run.divergence import DivergenceGuard
-from jaxrl_policy.run.mesh import check_devices, choose_mesh, is_writer
-from jaxrl_policy.run.runner import RunOptions, run_batch, stderr_note
+from jaxrl_policy.running.build import config_from_dict, state_bytes
+from jaxrl_policy.running.divergence import DivergenceGuard
+from jaxrl_policy.running.mesh import check_devices, choose_mesh, is_writer
+from jaxrl_policy.running.runner import RunOptions, run_batch, stderr_note
 
 SAFETY = 3.0  # working memory of a program ≈ SAFETY × its carried state (activations, gradients, copies)
 

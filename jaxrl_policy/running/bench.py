@@ -35,7 +35,7 @@ import jax.numpy as jnp
 from jaxrl_policy.core.config import BaseConfig
 from jaxrl_policy.core.envs import make_gymnax
 from jaxrl_policy.loop.common import RolloutState, seed_keys
-from jaxrl_policy.run.build import build_loop, make_train
+from jaxrl_policy.running.build import build_loop, make_train
 
 ALGOS = ("ppo", "dqn", "vtrace")
 

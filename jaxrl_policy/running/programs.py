@@ -43,9 +43,9 @@ from jax.sharding import NamedSharding, PartitionSpec
 from jaxrl_policy import _xla_flags
 from jaxrl_policy.core.config import BaseConfig
 from jaxrl_policy.io.rundir import atomic_write_bytes
-from jaxrl_policy.run.build import build_loop, registration
-from jaxrl_policy.run.mesh import loop_state_specs
-from jaxrl_policy.run.mesh import shardings as mesh_shardings
+from jaxrl_policy.running.build import build_loop, registration
+from jaxrl_policy.running.mesh import loop_state_specs
+from jaxrl_policy.running.mesh import shardings as mesh_shardings
 
 _PROGRAMS: OrderedDict[Any, tuple] = OrderedDict()  # (cfg, shapes, mesh) -> (loop, init, chunk): in-process cache
 _CACHE: dict[str, Path | None] = {"dir": None}

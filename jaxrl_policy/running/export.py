@@ -25,7 +25,7 @@ from jaxrl_policy.io import checkpoint
 from jaxrl_policy.io.metadata import config_hash
 from jaxrl_policy.io.policy import Policy, load_policy, to_jsonable, write_policy
 from jaxrl_policy.loop.evaluate import make_evaluation
-from jaxrl_policy.run.build import restore_agent
+from jaxrl_policy.running.build import restore_agent
 
 
 def export_policy(run_dir: str | os.PathLike, out: str | os.PathLike, seed_index: int = 0) -> Path:

@@ -42,7 +42,7 @@ from jaxrl_policy.io.runfolder import read_config_json, split_run_config
 from jaxrl_policy.loop.common import Loop, seed_keys, train_fn
 from jaxrl_policy.loop.offline import make_offline_loop
 from jaxrl_policy.loop.online import make_loop
-from jaxrl_policy.run.preflight import preflight
+from jaxrl_policy.running.preflight import preflight
 
 Factory = Callable[..., Algorithm]  # (config, env spec[, teachers=[Teacher, …]]) -> Algorithm
 

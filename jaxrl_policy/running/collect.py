@@ -13,7 +13,7 @@ import numpy as np
 from jaxrl_policy.core.envs import make_vec_env
 from jaxrl_policy.core.losses import categorical_log_prob
 from jaxrl_policy.io import dataset
-from jaxrl_policy.run.build import load_teacher
+from jaxrl_policy.running.build import load_teacher
 
 
 def collect(run_dir: str, episodes: int, *, seed: int = 0, seed_index: int = 0, temperature: float = 1.0,
