@@ -29,6 +29,9 @@ def verified(capsys, folder):
     ("dqn", ["--total-timesteps", "3000", "--learning-starts", "500", "--hidden-sizes", "16"]),
     ("ppo", ["--total-timesteps", "4096", "--torso", "gru", "--rnn-size", "8", "--hidden-sizes", "16"]),
     ("ppo", ["--env", "Pendulum-v1", "--total-timesteps", "4000", "--num-envs", "10", "--hidden-sizes", "16"]),
+    ("pqn", ["--total-timesteps", "4096", "--hidden-sizes", "16", "--layer-norm"]),
+    ("sac", ["--env", "Pendulum-v1", "--total-timesteps", "600", "--learning-starts", "300", "--hidden-sizes", "16"]),
+    ("td3", ["--env", "Pendulum-v1", "--total-timesteps", "600", "--learning-starts", "300", "--hidden-sizes", "16"]),
 ])
 def test_the_loaded_policy_reproduces_the_runs_final_evaluation(tmp_path, capsys, algo, extra):
     """The exported greedy policy of seed 1, replayed on the run's evaluation episodes, returns exactly the
@@ -37,7 +40,11 @@ def test_the_loaded_policy_reproduces_the_runs_final_evaluation(tmp_path, capsys
     main(["export", str(run), "--out", str(tmp_path / "pol"), "--seed-index", "1"])
     manifest = json.loads((tmp_path / "pol" / "manifest.json").read_text())
     assert manifest["source"]["seed"] == summary["seeds"][1] and manifest["package_version"]
-    assert verified(capsys, tmp_path / "pol")["eval_return"] == summary["final_eval_return"][1]
+    got, want = verified(capsys, tmp_path / "pol")["eval_return"], summary["final_eval_return"][1]
+    if algo in ("sac", "td3"):  # the actor's tanh-scaled output fuses differently inside the training program
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-4)  # (float rounding over 200 steps: ~1e-4 of ~1e3)
+    else:
+        assert got == want
 
 
 def test_a_fresh_process_loads_and_acts_without_the_training_code(tmp_path):

@@ -166,3 +166,12 @@ def test_low_floors_import_nothing_above_them(name):
             seen.add(m)
             todo += g.get(m, ())
     assert all(floor(m) <= floor(name) for m in seen), sorted(m for m in seen if floor(m) > floor(name))
+
+
+def test_the_public_run_function_is_not_shadowed_by_a_subpackage():
+    """``jaxrl_policy.run`` is a function; a subpackage of that name would replace it once imported."""
+    import jaxrl_policy
+    import jaxrl_policy.running.runner  # noqa: F401
+
+    assert callable(jaxrl_policy.run) and jaxrl_policy.run.__module__ == "jaxrl_policy.running.runner"
+    assert not (PKG / "run").exists() and not (PKG / "run.py").exists()

@@ -45,10 +45,10 @@ from jaxrl_policy.algorithms.common import (
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Activation, BaseConfig, Traced, is_int, is_number
 from jaxrl_policy.core.envs import EnvSpec
-from jaxrl_policy.core.networks import dummy_obs, make_q_network
+from jaxrl_policy.core.networks import dummy_obs, make_q_network, module_kwargs
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.storage import make_ring
-from jaxrl_policy.core.types import Algorithm, Params, Transition
+from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 # MinAtar: purejaxql's published PQN config (mttga/purejaxql, purejaxql/config/alg/pqn_minatar.yaml; Gallici et al.
 # 2025): 128 envs × 32 steps, 2 epochs × 32 minibatches, lr 5e-4 decayed linearly, λ 0.65, ε decayed over the first
@@ -224,5 +224,8 @@ def make_pqn(cfg: PQNConfig, spec: EnvSpec) -> Algorithm:
     def greedy(state: PQNState, obs, carry, hp: HParams):  # ε = 0
         return jnp.argmax(apply(state.params, normalize(state.obs_stats, obs)), -1), carry
 
+    def export(state: PQNState) -> PolicyExport:  # the Q-network, acting greedily
+        return PolicyExport(type(net).__name__, module_kwargs(net), state.params, state.obs_stats, "argmax")
+
     return Algorithm(init=init, actor=actor, act=act, learn=learn, greedy=greedy, storage=make_ring(1, "latest"),
-                     observe=observe_obs_stats if cfg.normalize_observations else None)
+                     observe=observe_obs_stats if cfg.normalize_observations else None, export=export)

@@ -64,11 +64,11 @@ from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Activation, BaseConfig, Torso, Traced, is_int, is_number
 from jaxrl_policy.core.distributions import ActionSpace
 from jaxrl_policy.core.envs import EnvSpec, env_spec
-from jaxrl_policy.core.networks import dummy_obs
+from jaxrl_policy.core.networks import dummy_obs, module_kwargs
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.policies import TwinCritic, action_dim, make_critics, make_squashed_gaussian_actor
 from jaxrl_policy.core.storage import make_ring
-from jaxrl_policy.core.types import Algorithm, Params, Transition
+from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 
 @dataclass(frozen=True)
@@ -367,6 +367,10 @@ def make_sac(cfg: SACConfig, spec: EnvSpec) -> Algorithm:
     def greedy(state: SACState, obs, carry, hp: HParams):  # tanh of the mean, scaled to the bounds
         return dist.mode(actor_apply(state.actor_params, normalize(state.obs_stats, obs)), space), carry
 
+    def export(state: SACState) -> PolicyExport:  # the actor; its squashed mean is the greedy action
+        return PolicyExport("SquashedGaussianActor", module_kwargs(actor_net), state.actor_params, state.obs_stats,
+                            "squashed_mode")
+
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
     return Algorithm(init=init, actor=actor, act=act, learn=gated_learn(train_step), greedy=greedy, storage=storage,
-                     observe=observe_obs_stats if cfg.normalize_observations else None)
+                     observe=observe_obs_stats if cfg.normalize_observations else None, export=export)

@@ -66,11 +66,11 @@ from jaxrl_policy.algorithms.sac import (
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Traced, is_int, is_number
 from jaxrl_policy.core.envs import EnvSpec
-from jaxrl_policy.core.networks import dummy_obs
+from jaxrl_policy.core.networks import dummy_obs, module_kwargs
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.policies import make_critics, make_deterministic_actor
 from jaxrl_policy.core.storage import make_ring
-from jaxrl_policy.core.types import Algorithm, Params, Transition
+from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 # rejax's tuned Pendulum-v1 TD3 (keraJLi/rejax configs/gymnax/pendulum.yaml, `td3`; algos/td3.py): one env, 10⁴
 # transitions kept, uniform actions and no learning for the first 1000 steps, batch 100, lr 1e-3, polyak 0.95
@@ -254,6 +254,10 @@ def make_td3(cfg: TD3Config, spec: EnvSpec) -> Algorithm:
     def greedy(state: TD3State, obs, carry, hp: HParams):  # μ(s), no noise
         return actor_apply(state.actor_params, normalize(state.obs_stats, obs)), carry
 
+    def export(state: TD3State) -> PolicyExport:  # μ(s): the actor's output is the action
+        return PolicyExport("DeterministicActor", module_kwargs(actor_net), state.actor_params, state.obs_stats,
+                            "action")
+
     storage = make_ring(cfg.buffer_unrolls, "transitions", num_draws=G, batch_size=cfg.batch_size)
     return Algorithm(init=init, actor=actor, act=act, learn=gated_learn(train_step), greedy=greedy, storage=storage,
-                     observe=observe_obs_stats if cfg.normalize_observations else None)
+                     observe=observe_obs_stats if cfg.normalize_observations else None, export=export)

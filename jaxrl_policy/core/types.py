@@ -113,7 +113,8 @@ class PolicyExport(NamedTuple):
     ``network``: a class of ``core.networks`` or ``core.policies``, built with ``kwargs`` (JSON values);
     ``params``: what it applies; ``obs_stats``: running observation statistics (None: raw observations);
     ``head``: how the output becomes the action — ``"mode"`` (an actor-critic's policy output, first of the
-    outputs: ``distributions.mode``), ``"argmax"`` (Q-values), ``"action"`` (the output is the action).
+    outputs: ``distributions.mode``), ``"argmax"`` (Q-values), ``"action"`` (the output is the action),
+    ``"squashed_mode"`` (the output is a Gaussian before a tanh squash: its mean, squashed to the bounds).
     """
 
     network: str

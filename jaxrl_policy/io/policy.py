@@ -35,7 +35,7 @@ from jaxrl_policy.io.rundir import atomic_write_bytes, atomic_write_text
 FORMAT = "jaxrl_policy.policy"
 VERSION = 1
 MANIFEST, PARAMS = "manifest.json", "params.msgpack"
-HEADS = ("mode", "argmax", "action")
+HEADS = ("mode", "argmax", "action", "squashed_mode")
 
 
 class PolicyFormatError(ValueError):
@@ -136,6 +136,8 @@ def load_policy(folder: str | os.PathLike) -> Policy:
             return dist.mode(out[0], space)
         if head == "argmax":
             return jnp.argmax(out, -1)
+        if head == "squashed_mode":  # a Gaussian before the tanh squash (SAC's actor)
+            return dist.mode(out, space._replace(squash="tanh"))
         return out
 
     if recurrent:
