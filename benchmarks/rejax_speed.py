@@ -23,8 +23,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from jaxrl_policy.run.bench import call_seconds, training_program
-from jaxrl_policy.run.build import default_config
+from jaxrl_policy.running.bench import call_seconds, training_program
+from jaxrl_policy.running.build import default_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {  # algo: (env, env steps per seed = rejax's published budget for the env)

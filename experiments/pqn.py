@@ -5,9 +5,9 @@
 
 1. ``cartpole``: ``jaxrl-policy train --algo pqn`` on CartPole-v1 with PQN's defaults (= rejax's published
    CartPole PQN config, 524,288 env steps), 4 seeds; target: final greedy evaluation return IQM ≥ 475.
-2. ``minatar``: ``jaxrl-policy compare --algos pqn dqn`` on Breakout-MinAtar at the same env-step budget
-   (default 10⁶ per seed, 4 seeds; each algorithm with its MinAtar defaults: PQN purejaxql's, DQN the MinAtar
-   paper's sizes); target: PQN no worse than DQN.
+2. ``minatar``: ``jaxrl-policy compare --algos pqn dqn ppo vtrace`` on Breakout-MinAtar at the same env-step
+   budget (default 10⁶ per seed, 4 seeds; each algorithm with its MinAtar defaults: PQN purejaxql's, DQN the
+   MinAtar paper's sizes); target: PQN no worse than DQN. PPO and V-trace make it the discrete spectrum.
 
 Then ``jaxrl-policy report`` over each folder (summary.md, report.json, learning-curve figures), and this
 script's own ``results.json`` / ``results.md``: per part and algorithm the final greedy evaluation return
@@ -60,6 +60,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seeds", type=int, default=4)
     p.add_argument("--minatar-steps", type=int, default=1_000_000, help="env steps per seed on Breakout-MinAtar")
     p.add_argument("--minatar-env", default="Breakout-MinAtar")
+    p.add_argument("--minatar-algos", nargs="+", default=["pqn", "dqn", "ppo", "vtrace"],
+                   help="the compare's algorithms (PQN and DQN are the check; PPO and V-trace complete the spectrum)")
     a = p.parse_args(argv)
     a.out.mkdir(parents=True, exist_ok=True)
     log = a.out / "commands.txt"
@@ -79,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         d = a.out / "minatar"
         wall = None
         if not (d / "summary.json").exists():
-            wall = cli(["compare", "--algos", "pqn", "dqn", "--env", a.minatar_env, "--total-timesteps",
+            wall = cli(["compare", "--algos", *a.minatar_algos, "--env", a.minatar_env, "--total-timesteps",
                         str(a.minatar_steps), *common, "--out", str(d)], log)
         cli(["report", str(d), "--no-aggregate", "--out", str(d / "report")], log)
         runs = json.loads((d / "summary.json").read_text())["runs"]

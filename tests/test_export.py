@@ -89,6 +89,12 @@ def test_bad_exports_exit_2_naming_the_file_and_the_reason(tmp_path, capsys):
     (old / "manifest.json").write_text(json.dumps({**m, "version": 99, "package_version": "9.9.9"}))
     fails(["export", "--verify", str(old)], "format version 99", "9.9.9", "export the run again")
     fails(["export", "--verify", str(tmp_path / "run")], "not an exported policy")
+    for name, change, needle in (("wide", {"kwargs": {**m["kwargs"], "hidden_sizes": [32, 32]}}, "do not fit"),
+                                 ("alien", {"network": "Transformer"}, "not a network of this package")):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "params.msgpack").write_bytes(raw)
+        (tmp_path / name / "manifest.json").write_text(json.dumps({**m, **change}))
+        fails(["export", "--verify", str(tmp_path / name)], needle)
     fails(["export", str(run), "--out", ""], "--out")
     fails(["export", str(run), "--out", str(good)], "already holds an export")
     fails(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "x")], "no such folder")
