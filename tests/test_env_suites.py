@@ -419,10 +419,13 @@ TINY = ["--total-timesteps", "256", "--num-envs", "4", "--num-steps", "16", "--n
 def test_every_discrete_learner_compares_on_navix(tmp_path, _):
     from jaxrl_policy.running.build import algorithm_names
 
-    algos = [a for a in algorithm_names() if a in ("ppo", "dqn", "vtrace", "pqn")]
+    algos = [a for a in algorithm_names() if a in ("ppo", "vtrace", "pqn")]
     extra = ["--hidden-sizes", "16"]
     main(["compare", "--algos", *algos, "--env", NAVIX, "--out", str(tmp_path / "cmp"), *TINY, *extra])
-    for algo in algos:
+    # DQN's replay fields (learning starts, gradient steps per env step) are its own: compare cannot set them
+    main(["train", "--algo", "dqn", "--env", NAVIX, "--out", str(tmp_path / "cmp" / "dqn"), *TINY, *extra,
+          "--learning-starts", "64", "--replay-ratio", "0.125"])
+    for algo in (*algos, "dqn"):
         s = json.loads((tmp_path / "cmp" / algo / "summary.json").read_text())
         assert s["env"] == NAVIX and s["total_timesteps"] == 256, algo
 
@@ -458,10 +461,19 @@ def test_sweep_and_resume_on_xminigrid(tmp_path, _):
 @pytest.mark.parametrize("_", [pytest.param(0, marks=HEAVY)])
 @needs("navix")
 def test_two_device_mesh_on_navix(tmp_path, _):
+    """Runs go over batch; splitting a suite's envs over data on CPU is refused before compiling (such a program
+    hangs in jax 0.10.2's XLA:CPU: running/mesh.py, CPU_UNSHARDED_ENV_PREFIXES)."""
     env = {**os.environ, "XLA_FLAGS": os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2"}
     code = "import sys; from jaxrl_policy.cli.main import main; main(sys.argv[1:])"
-    p = subprocess.run([sys.executable, "-c", code, "train", "--env", NAVIX, "--seeds", "2", "--mesh",
-                        "batch=1,data=2", "--out", str(tmp_path / "m"), *TINY], env=env, capture_output=True,
-                       text=True, timeout=600)
+
+    def train(mesh, out):
+        return subprocess.run([sys.executable, "-c", code, "train", "--env", NAVIX, "--seeds", "2", "--mesh", mesh,
+                               "--out", str(tmp_path / out), *TINY], env=env, capture_output=True, text=True,
+                              timeout=600)
+
+    p = train("batch=1,data=2", "d")
+    assert p.returncode == 2 and "cannot be split over data on CPU" in p.stderr, p.stderr[-2000:]
+    assert not (tmp_path / "d" / "metrics.jsonl").exists()
+    p = train("batch=2,data=1", "m")
     assert p.returncode == 0, p.stderr
-    assert json.loads((tmp_path / "m" / "config.json").read_text())["run"]["mesh"] == {"batch": 1, "data": 2}
+    assert json.loads((tmp_path / "m" / "config.json").read_text())["run"]["mesh"] == {"batch": 2, "data": 1}

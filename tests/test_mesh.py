@@ -201,3 +201,15 @@ def test_bad_mesh_flags_exit_2_before_compiling(argv, needle, tmp_path):
     assert "EXIT 2" in p.stdout, p.stderr[-2000:]
     assert needle in p.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_suite_envs_stay_off_the_data_axis_on_cpu():
+    """On CPU a suite's envs are not split over data (such programs hang in jax 0.10.2's XLA:CPU): chosen meshes
+    put the devices on batch, a requested data > 1 is refused naming the rule; gymnax ids are unaffected."""
+
+    assert choose_mesh(2, 1, 4) == MeshShape(batch=1, data=2)
+    assert choose_mesh(2, 1, 4, env_id="navix:Navix-Empty-5x5-v0", exact=False) == MeshShape(batch=1, data=1)
+    assert choose_mesh(2, 2, 4, env_id="navix:Navix-Empty-5x5-v0") == MeshShape(batch=2, data=1)
+    with pytest.raises(MeshError, match="cannot be split over data on CPU"):
+        choose_mesh(2, 1, 4, MeshShape(batch=1, data=2), env_id="jumanji:Snake-v1")
+    assert choose_mesh(2, 1, 4, MeshShape(batch=1, data=2), env_id="CartPole-v1") == MeshShape(batch=1, data=2)

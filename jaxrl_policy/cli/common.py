@@ -266,7 +266,8 @@ def mesh_args(a: argparse.Namespace, cfgs_runs: list[tuple[object, int]]) -> dic
         n = check_devices(a.devices if a.devices is not None else (shape.devices if shape else None))
         exact = a.devices is not None or shape is not None or jax.process_count() > 1
         for cfg, runs in cfgs_runs:
-            choose_mesh(n, runs, cfg.num_envs, shape, exact=exact)  # type: ignore[attr-defined]
+            choose_mesh(n, runs, cfg.num_envs, shape, exact=exact,  # type: ignore[attr-defined]
+                        env_id=cfg.env_id)  # type: ignore[attr-defined]
     except MeshError as e:
         fail(str(e))
     return {"devices": n if (a.devices is not None or shape is not None) else None, "mesh_shape": shape}

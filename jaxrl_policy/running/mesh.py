@@ -66,19 +66,36 @@ def parse_mesh(text: str) -> MeshShape:
     return MeshShape(**sizes)
 
 
+# Env ids (prefixes) whose envs are not split over ``data`` on CPU: with jax 0.10.2 a program that shards the envs
+# of these suites over two or more CPU devices never returns (XLA:CPU; seen for navix, xminigrid and jumanji ids,
+# with and without the adapter's lax.cond, not for gymnax ids; batch=2 runs of the same envs finish). Their runs
+# still spread over ``batch``; on GPU/TPU nothing is refused.
+CPU_UNSHARDED_ENV_PREFIXES = ("craftax:", "xminigrid:", "navix:", "jumanji:")
+
+
+def data_axis_problem(env_id: str | None) -> str | None:
+    """Why ``env_id``'s envs cannot go over the ``data`` axis here (None: they can)."""
+    if env_id is not None and str(env_id).startswith(CPU_UNSHARDED_ENV_PREFIXES) and jax.default_backend() == "cpu":
+        return (f"the envs of {env_id} cannot be split over data on CPU (a program sharding them over several CPU "
+                "devices hangs in jax 0.10.2's XLA:CPU): use --mesh batch=N,data=1, runs over devices")
+    return None
+
+
 def choose_mesh(num_devices: int, num_runs: int, num_envs: int, requested: MeshShape | None = None,
-                exact: bool = True) -> MeshShape:
+                exact: bool = True, env_id: str | None = None) -> MeshShape:
     """The mesh for ``num_runs`` runs of ``num_envs`` envs each on ``num_devices`` devices.
 
     Runs go over ``batch`` first (no communication): the largest divisor of ``num_devices`` that
     divides ``num_runs``; the remaining factor goes over ``data`` and must divide ``num_envs``.
     ``requested`` is checked instead of chosen. With ``exact=False`` (no device count asked for), the
-    largest device count up to ``num_devices`` that divides is used.
+    largest device count up to ``num_devices`` that divides is used. ``env_id``: ``data`` stays 1 where
+    ``data_axis_problem`` says the envs cannot be split.
     """
+    no_data = data_axis_problem(env_id)
     if not exact and requested is None:
         for n in range(num_devices, 0, -1):
             try:
-                return choose_mesh(n, num_runs, num_envs)
+                return choose_mesh(n, num_runs, num_envs, env_id=env_id)
             except MeshError:
                 continue
     if requested is not None:
@@ -91,12 +108,14 @@ def choose_mesh(num_devices: int, num_runs: int, num_envs: int, requested: MeshS
                             f"(seeds × points = {num_runs})")
         if num_envs % requested.data:
             problems.append(f"--mesh {requested}: data = {requested.data} must divide num_envs = {num_envs}")
+        elif requested.data > 1 and no_data:
+            problems.append(f"--mesh {requested}: data = {requested.data}: {no_data}")
         if problems:
             raise MeshError("; ".join(problems))
         return requested
     for batch in sorted((d for d in range(1, num_devices + 1) if num_devices % d == 0), reverse=True):
         data = num_devices // batch
-        if num_runs % batch == 0 and num_envs % data == 0:
+        if num_runs % batch == 0 and num_envs % data == 0 and not (data > 1 and no_data):
             return MeshShape(batch=batch, data=data)
     raise MeshError(f"--devices {num_devices}: no split of {num_devices} devices into batch × data where batch divides "
                     f"the runs (seeds × points = {num_runs}) and data divides num_envs = {num_envs}; "

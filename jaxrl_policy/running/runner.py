@@ -185,7 +185,8 @@ def run_batch(cfg: BaseConfig, points: list[dict[str, Any]], num_seeds: int, dir
     if resume and (state_dir is None or not checkpoint.complete(state_dir)):
         raise ValueError(f"resume: {state_dir} has no complete checkpoint to resume from")
     exact = opts.devices is not None or opts.mesh_shape is not None or jax.process_count() > 1
-    mesh = make_mesh(choose_mesh(check_devices(opts.devices), P * S, cfg.num_envs, opts.mesh_shape, exact=exact))
+    mesh = make_mesh(choose_mesh(check_devices(opts.devices), P * S, cfg.num_envs, opts.mesh_shape, exact=exact,
+                                 env_id=cfg.env_id))
     writer = is_writer()
     dirs = [d if writer else None for d in dirs]  # only process 0 writes
     if not resume and writer:  # a new run (or sweep batch) never falls back to another's state

@@ -349,7 +349,8 @@ def run_sweep(base: BaseConfig, points: list[dict[str, Any]], num_seeds: int, ou
     exact = devices is not None or mesh_shape is not None or jax.process_count() > 1
     for b in batches:  # every program's runs and envs must divide over the mesh: checked before anything runs
         choose_mesh(check_devices(devices), (len(b["points"]) + b["pad"]) * num_seeds,
-                    plan.groups[b["group"]].cfg.num_envs, mesh_shape, exact=exact)
+                    plan.groups[b["group"]].cfg.num_envs, mesh_shape, exact=exact,
+                    env_id=plan.groups[b["group"]].cfg.env_id)
     doc = {"algo": base.algo, "env": base.env_id, "base": base.to_dict(), "points": points,
            "seeds": list(range(base.seed, base.seed + num_seeds)), "axes": axis_scales(points, log_fields),
            "groups": [{"static": plan.static_label(g), "points": g.point_ids, "traced": g.traced, **s}
