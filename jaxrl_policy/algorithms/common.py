@@ -163,6 +163,24 @@ def linear_schedule(start, end, fraction, total_timesteps: int, env_step):
     return start + frac * (end - start)
 
 
+class ReplaySizes:
+    """The replay learners' derived sizes (DQN, SAC, TD3; a mixin of their config classes): the ring holds
+    ``buffer_size`` transitions as whole unrolls, and an iteration takes ``replay_ratio`` gradient steps per env
+    step."""
+
+    buffer_size: int
+    replay_ratio: float
+    steps_per_iteration: int
+
+    @property
+    def buffer_unrolls(self) -> int:
+        return max(1, self.buffer_size // self.steps_per_iteration)
+
+    @property
+    def gradient_steps_per_iteration(self) -> int:
+        return int(round(self.replay_ratio * self.steps_per_iteration))
+
+
 def epsilon_schedule(hp: HParams, total_timesteps: int, env_step):
     """Linear ε from eps_start to eps_end over eps_decay_fraction × total_timesteps env steps (DQN, PQN)."""
     return linear_schedule(hp["eps_start"], hp["eps_end"], hp["eps_decay_fraction"], total_timesteps, env_step)

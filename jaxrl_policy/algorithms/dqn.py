@@ -24,6 +24,7 @@ import optax
 from jaxrl_policy.algorithms.common import (
     ActorState,
     HParams,
+    ReplaySizes,
     age_diagnostics,
     epsilon_greedy,
     epsilon_schedule,
@@ -44,7 +45,7 @@ from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 
 @dataclass(frozen=True)
-class DQNConfig(BaseConfig):
+class DQNConfig(ReplaySizes, BaseConfig):
     """DQN (Mnih et al. 2015), optional double Q (van Hasselt et al. 2016).
 
     Defaults equal purejaxrl's dqn.py on CartPole-v1 so the two can be timed one to one.
@@ -98,14 +99,6 @@ class DQNConfig(BaseConfig):
             return {"activation": "relu", "total_timesteps": 10_000_000, "buffer_size": 100_000,
                     "learning_starts": 10_000, "hidden_sizes": (128,)}
         return {}
-
-    @property
-    def buffer_unrolls(self) -> int:
-        return max(1, self.buffer_size // self.steps_per_iteration)
-
-    @property
-    def gradient_steps_per_iteration(self) -> int:
-        return int(round(self.replay_ratio * self.steps_per_iteration))
 
     def _problems(self):
         p = super()._problems()

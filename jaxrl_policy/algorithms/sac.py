@@ -51,6 +51,7 @@ import optax
 from jaxrl_policy.algorithms.common import (
     ActorState,
     HParams,
+    ReplaySizes,
     age_diagnostics,
     init_obs_stats,
     init_optimizer,
@@ -72,7 +73,7 @@ from jaxrl_policy.core.types import Algorithm, Params, PolicyExport, Transition
 
 
 @dataclass(frozen=True)
-class ContinuousReplayConfig(BaseConfig):
+class ContinuousReplayConfig(ReplaySizes, BaseConfig):
     """Fields of the replay-based actor-critics for continuous actions (SAC, TD3): the replay ring, the update-to-
     data ratio, learning starts, Polyak targets. General defaults: CleanRL's (sac_continuous_action.py,
     td3_continuous_action.py; Huang et al. 2022), one env, one gradient step per env step."""
@@ -102,14 +103,6 @@ class ContinuousReplayConfig(BaseConfig):
 
     CONTINUOUS_ACTIONS: ClassVar[bool] = True
     DISCRETE_ACTIONS: ClassVar[bool] = False
-
-    @property
-    def buffer_unrolls(self) -> int:
-        return max(1, self.buffer_size // self.steps_per_iteration)
-
-    @property
-    def gradient_steps_per_iteration(self) -> int:
-        return int(round(self.replay_ratio * self.steps_per_iteration))
 
     def _problems(self):
         p = super()._problems()
