@@ -8,7 +8,7 @@ process's CPU seconds (all threads; less sensitive to a shared machine).
 
 - purejaxrl (``../shared/peers``, its own venv from ``venv.sh``): ``jit(vmap(make_train(config))).lower(keys)
   .compile()`` for 1 seed, its ``ppo.py`` / ``dqn.py`` defaults.
-- ours, what the CLI compiles before its first chunk (``run/programs.programs`` with the disk cache off: the
+- ours, what the CLI compiles before its first chunk (``running/programs.programs`` with the disk cache off: the
   ``init`` and ``run_chunk`` programs of one seed, and the ``init`` call), at the same configuration
   (``default_config("ppo" | "dqn", "CartPole-v1")`` equals purejaxrl's) — with our default evaluation
   (16 greedy episodes after every chunk, inside the program) and without it (``eval_episodes=0``:
