@@ -63,7 +63,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from jaxrl_policy import networks  # (importing jaxrl_policy applies its XLA:CPU deadlock guard
+from jaxrl_policy.core import networks  # (importing jaxrl_policy applies its XLA:CPU deadlock guard
 from jaxrl_policy.io.metadata import run_metadata
 
 H = W = 10
