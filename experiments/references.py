@@ -403,6 +403,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--full", action="store_true", help="the accelerator form: MinAtar 10⁷, Brax at its own scale")
     p.add_argument("--only", nargs="+", default=None, help="groups (classic, pendulum, minatar, brax) or algorithms")
     p.add_argument("--algos", nargs="+", default=None, help="of those rows, only these algorithms")
+    p.add_argument("--envs", nargs="+", default=None, help="of those rows, only these envs")
     p.add_argument("--no-peers", action="store_true", help="our rows only")
     p.add_argument("--docs-only", action="store_true", help="rewrite docs/references.md from OUT/results.json")
     p.add_argument("--doc", type=Path, default=DOC)
@@ -425,7 +426,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     from jaxrl_policy.io.metadata import run_metadata
     todo = [r for r in rows(a.full) if (a.only is None or r.group in a.only or r.algo in a.only)
-            and (a.algos is None or r.algo in a.algos)]
+            and (a.algos is None or r.algo in a.algos) and (a.envs is None or r.env in a.envs)]
     if a.smoke:  # the script's own plumbing, in minutes: tiny budgets, 2 seeds (not a result)
         todo = [smoke(r) for r in todo]
     doc: dict[str, Any] = json.loads(res_file.read_text()) if res_file.exists() else {"rows": []}
