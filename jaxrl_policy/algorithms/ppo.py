@@ -45,7 +45,7 @@ from jaxrl_policy.algorithms.common import (
 from jaxrl_policy.core import distributions as dist
 from jaxrl_policy.core import losses
 from jaxrl_policy.core.config import Traced
-from jaxrl_policy.core.envs import EnvSpec
+from jaxrl_policy.core.envs import SUITE_PREFIXES, EnvSpec
 from jaxrl_policy.core.networks import dummy_obs, make_actor_critic
 from jaxrl_policy.core.normalization import RunningStats, normalize
 from jaxrl_policy.core.storage import make_ring
@@ -86,7 +86,7 @@ class PPOConfig(ActorCriticConfig):
         ``navix:``, ``jumanji:`` ids: the suites' published PPO (Jumanji: A2C) settings scaled for CPU."""
         if env_id.startswith("brax:"):
             return presets.brax_defaults("ppo", env_id)
-        if env_id.startswith(presets.SUITE_PREFIXES):
+        if env_id.startswith(SUITE_PREFIXES):
             return {**super().env_defaults(env_id), **presets.suite_ppo_defaults(env_id)}
         if env_id in presets.CONTINUOUS_DEFAULTS:
             return {**presets.CONTINUOUS_DEFAULTS[env_id], **presets.PPO_CONTINUOUS_DEFAULTS}

@@ -144,9 +144,6 @@ JUMANJI_A2C_PUBLISHED: dict[str, tuple[int, int, float, float, float, float, boo
 }
 
 
-SUITE_PREFIXES = ("craftax:", "xminigrid:", "navix:", "jumanji:")
-
-
 def suite_ppo_defaults(env_id: str) -> dict[str, Any]:
     """PPO's defaults for ``craftax:``, ``xminigrid:``, ``navix:`` and ``jumanji:`` ids from the suites' published
     configs (tables above), for CPU: at most ``SUITE_CPU_ENVS`` envs, ``SUITE_CPU_TIMESTEPS`` steps. Jumanji envs

@@ -229,9 +229,10 @@ def load_teacher(run_dir: str, seed_index: int = 0, temperature: float = 1.0) ->
     if key in _TEACHERS:
         return _TEACHERS[key]
     cfg, seeds, loop, agent = restore_agent(run_dir, seed_index)
-    if loop.algorithm.export is None or loop.algorithm.export(agent).head not in ("mode", "argmax"):
+    # the greedy policy's network, parameters and statistics, as data
+    e = None if loop.algorithm.export is None else loop.algorithm.export(agent)
+    if e is None or e.head not in ("mode", "argmax"):
         raise ValueError(f"{run_dir}: {cfg.algo} has no discrete policy to teach with")
-    e = loop.algorithm.export(agent)  # the greedy policy's network, parameters and statistics, as data
     apply: Callable[..., Any] = getattr(networks, e.network)(**e.kwargs).apply
     tau = float(temperature)
 

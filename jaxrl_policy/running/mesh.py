@@ -34,6 +34,8 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from jaxrl_policy.core.envs import SUITE_PREFIXES
+
 AXES = ("batch", "data")
 
 
@@ -70,7 +72,7 @@ def parse_mesh(text: str) -> MeshShape:
 # of these suites over two or more CPU devices never returns (XLA:CPU; seen for navix, xminigrid and jumanji ids,
 # with and without the adapter's lax.cond, not for gymnax ids; batch=2 runs of the same envs finish). Their runs
 # still spread over ``batch``; on GPU/TPU nothing is refused.
-CPU_UNSHARDED_ENV_PREFIXES = ("craftax:", "xminigrid:", "navix:", "jumanji:")
+CPU_UNSHARDED_ENV_PREFIXES = SUITE_PREFIXES
 
 
 def data_axis_problem(env_id: str | None) -> str | None:

@@ -30,6 +30,10 @@ SUITES: dict[str, Any] = {_brax.PREFIX: _brax, _craftax.PREFIX: _craftax, _xmini
                           _navix.PREFIX: _navix, _jumanji.PREFIX: _jumanji}
 
 
+# the optional JAX suites (extras of the package), as id prefixes
+SUITE_PREFIXES = (_craftax.PREFIX, _xminigrid.PREFIX, _navix.PREFIX, _jumanji.PREFIX)
+
+
 def _adapter(env_id: str):
     for prefix, module in SUITES.items():
         if env_id.startswith(prefix):
@@ -61,4 +65,4 @@ def make_vec_env(env_id: str, num_envs: int) -> VecEnv:
 
 
 __all__ = ["EnvSpec", "EnvState", "StepOutput", "VecEnv", "env_spec", "make_vec_env", "unknown_env_message",
-           "make_gymnax", "registered_env_ids", "split_env_id", "SUITES"]
+           "make_gymnax", "registered_env_ids", "split_env_id", "SUITES", "SUITE_PREFIXES"]
