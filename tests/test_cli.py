@@ -119,3 +119,16 @@ def test_console_script_is_installed():
     script = Path(sys.executable).parent / "jaxrl-policy"
     r = subprocess.run([str(script), "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "train" in r.stdout and "compare" in r.stdout
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "sweep"])
+def test_run_help_lists_every_algorithm_and_preset(command, capsys):
+    """The run-level help is filled from the registry and the presets (it once listed ppo, dqn, vtrace only)."""
+    from jaxrl_policy.algorithms.presets import preset_names
+    from jaxrl_policy.running.build import algorithm_names
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if x.lstrip().startswith("--algo"))
+    assert all(a in line for a in algorithm_names()), line
+    assert all(p in out for p in preset_names())

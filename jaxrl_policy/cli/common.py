@@ -20,7 +20,7 @@ from jaxrl_policy._xla_flags import set_cpu_threads
 from jaxrl_policy.algorithms.presets import preset_names, presets_for
 from jaxrl_policy.core.config import BaseConfig, ConfigError, deferred_validation
 from jaxrl_policy.io.sinks import make_sinks
-from jaxrl_policy.running.build import config_class, default_config
+from jaxrl_policy.running.build import algorithm_names, config_class, default_config
 from jaxrl_policy.running.divergence import DivergenceGuard
 from jaxrl_policy.running.mesh import (
     MeshError,
@@ -279,11 +279,17 @@ def checkpoint_every(x: float) -> float | None:
     return x or None
 
 
+def run_help(**fields: str) -> str:
+    """``RUN_HELP`` with the registered algorithms and the presets filled in (plus the command's own ``fields``)."""
+    return RUN_HELP.format(algos=", ".join(algorithm_names()), presets=", ".join(preset_names()), **fields)
+
+
 RUN_HELP = """run-level flags:
-  --algo{s} NAME         algorithm{s}: ppo, dqn, vtrace (or one that --plugin FILE.py registers)
-  --env ID              gymnax env id (default CartPole-v1)
+  --algo{s} NAME         algorithm{s}: {algos} (or one that --plugin FILE.py registers)
+  --env ID              a gymnax id (default CartPole-v1), or brax:NAME, craftax:NAME, xminigrid:NAME,
+                        navix:NAME, jumanji:NAME (docs/envs.md)
   --preset NAME         a published configuration for (algo, env), applied before the config flags (which
-                        override it): gymnax-blines, cleanrl, purejaxrl, rejax, purejaxql, minatar, brax
+                        override it): {presets}
                         (docs/references.md: each one's source, published results and differences)
   --seeds N             seeds, run with jax.vmap inside one jit (default 1)
   --out DIR             run folder (config.json, metrics.jsonl, summary.json){extra}

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from jaxrl_policy.cli.common import (
     COMPARE_RESUME_HELP,
-    RUN_HELP,
     check_seeds,
     checkpoint_every,
     config_diff,
@@ -16,6 +15,7 @@ from jaxrl_policy.cli.common import (
     guard_of,
     mesh_args,
     report_atomically,
+    run_help,
     run_parser,
     setup_process,
     shared_configs,
@@ -40,7 +40,7 @@ def cmd_compare(argv: list[str]) -> None:
                  "  --total-timesteps N   same env-step budget for every algorithm\n"
                  "  --tuned SWEEP_DIR…    each algorithm at the best point of its sweep (highest final-return\n"
                  "                        IQM), instead of --algos with their defaults")
-        print(RUN_HELP.format(s="s", extra=extra, resume=COMPARE_RESUME_HELP,
+        print(run_help(s="s", extra=extra, resume=COMPARE_RESUME_HELP,
                               fields="config fields that every algorithm of --algos has are flags too, applied to "
                                      "each (--torso mlp,\n--hidden-sizes 128 128, --learning-rate …; "
                                      "`jaxrl-policy train --algo ppo --help` lists a config's fields)."))

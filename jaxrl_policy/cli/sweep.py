@@ -6,7 +6,6 @@ from pathlib import Path
 import jax
 
 from jaxrl_policy.cli.common import (
-    RUN_HELP,
     check_seeds,
     checkpoint_every,
     config_from_args,
@@ -15,6 +14,7 @@ from jaxrl_policy.cli.common import (
     guard_of,
     mesh_args,
     report_atomically,
+    run_help,
     run_parser,
     setup_process,
     sinks_of,
@@ -49,7 +49,7 @@ def cmd_sweep(argv: list[str]) -> None:
     guard = guard_of(a)
     if "-h" in argv or "--help" in argv:
         print(SWEEP_HELP)
-        print(RUN_HELP.format(s="", extra="; one sub-folder per point, plus summary.json, summary.md, sweep.png",
+        print(run_help(s="", extra="; one sub-folder per point, plus summary.json, summary.md, sweep.png",
                               resume="",
                               fields="every config field is a flag too: `jaxrl-policy sweep --algo ppo --help` "
                                      "lists them."))

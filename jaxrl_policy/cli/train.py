@@ -9,7 +9,6 @@ from pathlib import Path
 from jaxrl_policy._version import __version__
 from jaxrl_policy.cli.common import (
     RESUME_HELP,
-    RUN_HELP,
     check_seeds,
     checkpoint_every,
     config_diff,
@@ -19,6 +18,7 @@ from jaxrl_policy.cli.common import (
     given,
     guard_of,
     mesh_args,
+    run_help,
     run_parser,
     setup_process,
     sinks_of,
@@ -33,7 +33,7 @@ def cmd_train(argv: list[str]) -> None:
     p = run_parser("jaxrl-policy train", multi=False)
     a, rest = p.parse_known_args(argv)
     if "-h" in argv or "--help" in argv:
-        print(RUN_HELP.format(s="", extra="", resume=RESUME_HELP,
+        print(run_help(s="", extra="", resume=RESUME_HELP,
                               fields="every config field is a flag too: `jaxrl-policy train --algo ppo --help` "
                                      "lists them."))
     every = checkpoint_every(a.checkpoint_every)
