@@ -28,8 +28,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 # suite -> env, seeds, env-step budget, extra flags (on top of the suite's PPO defaults), why these
 CHECKS: dict[str, dict] = {
-    "navix": dict(env="navix:Navix-Empty-5x5-v0", seeds=2, steps=200_000, flags=[],
-                  why="Navix's defaults (16 envs × 128 steps, flattened grid into a 64 × 64 MLP)"),
+    "navix": dict(env="navix:Navix-Empty-5x5-v0", seeds=4, steps=1_000_000, flags=[],
+                  why="Navix's defaults (16 envs × 128 steps, flattened grid into a 64 × 64 MLP) at its published "
+                      "10⁶ steps"),
     "xminigrid": dict(env="xminigrid:MiniGrid-Empty-5x5", seeds=2, steps=500_000, flags=[],
                       why="xminigrid's defaults (64 envs × 16 steps, 1 epoch × 16 minibatches), the CNN torso"),
     "jumanji": dict(env="jumanji:Snake-v1", seeds=2, steps=1_000_000, flags=[],
@@ -98,6 +99,7 @@ def main() -> None:
         numbers[suite] = {"env": c["env"], "seeds": c["seeds"], "env_steps": c["steps"], "flags": c["flags"],
                           "why": c["why"], "final_return_iqm": s["final_return_iqm"],
                           "final_return": s["final_return"], "final_eval_return_iqm": s.get("final_eval_return_iqm"),
+                          "final_eval_return": s.get("final_eval_return"),
                           "random_return": rnd, "random_episodes": episodes, "wall_s": round(wall),
                           "env_steps_per_s": s["env_steps_per_s"]}
         print(json.dumps(numbers[suite]), flush=True)
