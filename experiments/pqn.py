@@ -18,6 +18,10 @@
    is above that of every earlier evaluation of its runs — 17.5, 22.5, 17.8 and 22.8 at 0.8, 0.85, 0.9 and
    0.95·10⁶ steps — so one evaluation of 16 episodes per seed is too noisy to rank two learners; Machado et
    al. 2018, "Revisiting the Arcade Learning Environment", average over the last episodes for that reason.)
+   Beside them, on the same fresh seeds, PQN with the configuration chosen on two other tuning seeds (1000–1001,
+   ``runs/pqn-tune``: 4 points of a sweep, the best final greedy evaluation): ``TUNED`` — 32 envs × 32 steps,
+   4 epochs × 16 minibatches of 64, i.e. a gradient step per 16 env steps where purejaxql's 10⁷-step
+   configuration takes one per 64 (DQN's MinAtar default: one per 10).
 
 Then ``jaxrl-policy report`` over each folder (summary.md, report.json, learning-curve figures), and this
 script's own ``results.json`` / ``results.md``: per part and algorithm the final greedy evaluation return
@@ -37,6 +41,8 @@ from pathlib import Path
 
 PARTS = ("cartpole", "minatar", "minatar-fresh")
 LATE = 0.2  # the late evaluation: evaluations in the last 20% of the budget
+# PQN on Breakout-MinAtar at 10⁶ steps, chosen on tuning seeds 1000–1001 (runs/pqn-tune; docs/spectrum.md)
+TUNED = ("--num-envs", "32", "--num-minibatches", "16", "--num-epochs", "4")
 
 
 def cli(args: list[str], log: Path) -> float:
@@ -64,11 +70,15 @@ def rows(report: Path) -> list[dict]:
     return out
 
 
+def iqm_estimate(x) -> dict:
+    from jaxrl_policy.results.stats import iqm_estimate as est
+
+    return est(x)
+
+
 def late_eval(run: Path, budget: int) -> dict:
     """Per seed the mean greedy evaluation return over evaluations at env steps ≥ (1 − LATE)·budget, and their IQM
     with its 95% stratified-bootstrap CI (``results.stats.iqm_estimate``)."""
-    from jaxrl_policy.results.stats import iqm_estimate
-
     by_seed: dict[int, list[float]] = {}
     for line in (run / "metrics.jsonl").read_text().splitlines():
         r = json.loads(line)
@@ -120,6 +130,17 @@ def main(argv: list[str] | None = None) -> None:
         table = rows(d / "report")
         for r in table:
             r["late_eval"] = late_eval(d / r["algo"], a.minatar_steps)
+        if part == "minatar-fresh":  # + PQN at the tuned point, same seeds
+            t = a.out / "minatar-fresh-pqn-tuned"
+            if not (t / "summary.json").exists():
+                cli(["train", "--algo", "pqn", "--env", a.minatar_env, "--total-timesteps", str(a.minatar_steps),
+                     *TUNED, *seeds, "--out", str(t)], log)
+            st = json.loads((t / "summary.json").read_text())
+            ev, tr = iqm_estimate(st["final_eval_return"]), iqm_estimate(st["final_return"])
+            table.append({"env": a.minatar_env, "algo": "pqn (tuned: " + " ".join(TUNED) + ")", "seeds": len(st[
+                "final_return"]), "budget_env_steps": a.minatar_steps, "eval_iqm": ev["iqm"], "eval_ci": ev["ci"],
+                "train_iqm": tr["iqm"], "train_ci": tr["ci"], "late_eval": late_eval(t, a.minatar_steps),
+                "env_steps_per_s": st.get("env_steps_per_s"), "wall_s": st.get("wall_s")})
         target = "PQN no worse than DQN" if part == "minatar" else \
             f"PQN's late evaluation IQM (last {LATE:.0%} of the budget) no lower than DQN's"
         results[part] = {"command_wall_s": wall, "runs": table, "target": target,
