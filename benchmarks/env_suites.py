@@ -8,10 +8,12 @@
 - ``raw``: ``jit`` of a ``lax.scan`` over ``--steps`` steps of the suite's own batched, auto-resetting step
   with uniform random actions: Craftax's auto-reset env (``make_craftax_env_from_name(name, True)``), xminigrid's
   ``GymAutoResetWrapper``, Navix's ``Environment.step`` (which resets an ended timestep), Jumanji's
-  ``AutoResetWrapper``; ``vmap``-ed over E envs;
+  ``AutoResetWrapper(next_obs_in_extras=True)`` (Jumanji's own option to keep the final observation, which the
+  adapter returns too; the others have none); ``vmap``-ed over E envs;
 - ``adapter``: the same scan over ``make_vec_env(id, E).step`` (our auto-reset, terminated vs truncated, the
   final observation, float32 observations, episode statistics);
-- Craftax only, ``adapter, every env its own reset``: ``reset_slots = E``, the reset work of the raw env.
+- Craftax only, ``adapter, every env its own reset``: ``reset_slots = E``, the reset work of the raw env;
+- Jumanji only, ``raw, no final observation``: its ``AutoResetWrapper`` as it comes.
 
 Both are ``vmap``-ed over one seed, as the training loop runs them (so a ``lax.cond`` on "some env ended"
 computes both branches, as it does in the suites' own auto-reset wrappers). Rates are env steps ÷ wall seconds
@@ -54,9 +56,10 @@ def _total(*trees) -> jax.Array:
     return sum(jnp.sum(x.astype(jnp.float32)) for t in trees for x in jax.tree.leaves(t))
 
 
-def raw_fns(suite: str, env_id: str, E: int) -> tuple[Callable, Callable, int]:
+def raw_fns(suite: str, env_id: str, E: int, final_obs: bool = True) -> tuple[Callable, Callable, int]:
     """``(reset(key) -> state, step(key, state, action) -> (state, total), num_actions)`` of the suite's own
-    batched, auto-resetting env; ``total`` sums what a learner reads: the observation, reward and episode end."""
+    batched, auto-resetting env; ``total`` sums what a learner reads: the observation, reward and episode end, and
+    the final observation of an ended episode where the suite's wrapper can keep it (Jumanji; ``final_obs``)."""
     name = env_id.partition(":")[2]
     if suite == "craftax":
         env, params = craftax_adapter.make_env(name, auto_reset=True)
@@ -94,11 +97,12 @@ def raw_fns(suite: str, env_id: str, E: int) -> tuple[Callable, Callable, int]:
         import jumanji
         from jumanji.wrappers import AutoResetWrapper
 
-        auto = AutoResetWrapper(jumanji.make(name))
+        # next_obs_in_extras: Jumanji's own way to keep the final observation (for truncations), as our VecEnv does
+        auto = AutoResetWrapper(jumanji.make(name), next_obs_in_extras=final_obs)
 
         def jumanji_step(k, s, a):
             state, ts = jax.vmap(auto.step)(s, a)
-            return state, _total(ts.observation, ts.reward, ts.discount, ts.step_type)
+            return state, _total(ts.observation, ts.reward, ts.discount, ts.step_type, ts.extras)
 
         return (lambda k: jax.vmap(auto.reset)(jax.random.split(k, E))[0], jumanji_step,
                 int(auto.action_spec.num_values))
@@ -133,6 +137,9 @@ def programs(suite: str, env_id: str, E: int, T: int) -> list[tuple[str, Program
     reset, step, n = raw_fns(suite, env_id, E)
     out = [("raw", scan_program(reset, step, n, E, T)),
            ("adapter", scan_program(*adapter_fns(make_vec_env(env_id, E)), n, E, T))]
+    if suite == "jumanji":  # the raw wrapper without the final observation, for reference
+        reset, step, n = raw_fns(suite, env_id, E, final_obs=False)
+        out.append(("raw, no final observation", scan_program(reset, step, n, E, T)))
     if suite == "craftax":
         exact = craftax_adapter.make_vec_env(env_id, E, reset_slots=E)
         out.append(("adapter, every env its own reset", scan_program(*adapter_fns(exact), n, E, T)))

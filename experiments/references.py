@@ -117,10 +117,13 @@ def rows(full: bool) -> list[Row]:
         out.append(Row("minatar", "ppo", env, "gymnax-blines", 1_000_000, m,
                        peers=(Peer("purejaxrl-gb", ("--env", env, "--seeds", str(m), "--total-timesteps", "1e6",
                                                     "--repeats", "1"), "train"),)))
+    # PQN and DQN on seeds 100–104: Breakout's two rows are then experiments/pqn.py's fresh-seed confirmation
+    # (the same configurations and seeds, run there by `compare`), not a second run of them
+    fresh = ("--seed", "100")
     for env in MINATAR:
-        out.append(Row("minatar", "pqn", env, "purejaxql", 1_000_000, m))
+        out.append(Row("minatar", "pqn", env, "purejaxql", 1_000_000, m, flags=fresh))
     for env in MINATAR:
-        out.append(Row("minatar", "dqn", env, None, 1_000_000, m))
+        out.append(Row("minatar", "dqn", env, None, 1_000_000, m, flags=fresh))
     for env in MINATAR:  # the spectrum's fourth learner on the same games (no published reference: our default)
         out.append(Row("spectrum", "vtrace", env, None, 1_000_000, m))
     return out
