@@ -31,8 +31,9 @@ CHECKS: dict[str, dict] = {
     "navix": dict(env="navix:Navix-Empty-5x5-v0", seeds=4, steps=1_000_000, flags=[],
                   why="Navix's defaults (16 envs × 128 steps, flattened grid into a 64 × 64 MLP) at its published "
                       "10⁶ steps"),
-    "xminigrid": dict(env="xminigrid:MiniGrid-Empty-5x5", seeds=2, steps=500_000, flags=[],
-                      why="xminigrid's defaults (64 envs × 16 steps, 1 epoch × 16 minibatches), the CNN torso"),
+    "xminigrid": dict(env="xminigrid:MiniGrid-Empty-5x5", seeds=4, steps=1_000_000, flags=[],
+                      why="xminigrid's defaults (64 envs × 16 steps, 1 epoch × 16 minibatches), the CNN torso, at "
+                          "its published 10⁶ steps"),
     "jumanji": dict(env="jumanji:Snake-v1", seeds=2, steps=1_000_000, flags=[],
                     why="Jumanji's A2C data settings for Snake (64 envs × 20 steps, γ 0.997) with PPO's epochs"),
     "craftax": dict(env="craftax:Craftax-Classic-Symbolic-v1", seeds=1, steps=500_000,
