@@ -23,7 +23,8 @@
    4 epochs × 16 minibatches of 64, i.e. a gradient step per 16 env steps where purejaxql's 10⁷-step
    configuration takes one per 64 (DQN's MinAtar default: one per 10).
 
-Then ``jaxrl-policy report`` over each folder (summary.md, report.json, learning-curve figures), and this
+Then ``jaxrl-policy report`` over the CartPole run (``compare`` writes its own report into its folder: summary.md,
+report.json, learning-curve figures), and this
 script's own ``results.json`` / ``results.md``: per part and algorithm the final greedy evaluation return
 (IQM and 95% stratified-bootstrap CI over seeds, from the report), the final training return, env steps/s
 and wall time. Every step is a command-line call, printed and saved in ``commands.txt``; a finished step
@@ -38,6 +39,9 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from jaxrl_policy.io.runfolder import read_metrics
+from jaxrl_policy.results.stats import iqm_estimate
 
 PARTS = ("cartpole", "minatar", "minatar-fresh")
 LATE = 0.2  # the late evaluation: evaluations in the last 20% of the budget
@@ -59,7 +63,8 @@ def cli(args: list[str], log: Path) -> float:
 
 
 def rows(report: Path) -> list[dict]:
-    """Per env × algorithm: final evaluation IQM and CI from a ``report`` folder's report.json."""
+    """Per env × algorithm: final evaluation IQM and CI from a folder's report.json (``report``'s output, or a
+    compare folder)."""
     doc = json.loads((report / "report.json").read_text())
     out = []
     for c in doc["cells"]:
@@ -70,18 +75,11 @@ def rows(report: Path) -> list[dict]:
     return out
 
 
-def iqm_estimate(x) -> dict:
-    from jaxrl_policy.results.stats import iqm_estimate as est
-
-    return est(x)
-
-
 def late_eval(run: Path, budget: int) -> dict:
     """Per seed the mean greedy evaluation return over evaluations at env steps ≥ (1 − LATE)·budget, and their IQM
     with its 95% stratified-bootstrap CI (``results.stats.iqm_estimate``)."""
     by_seed: dict[int, list[float]] = {}
-    for line in (run / "metrics.jsonl").read_text().splitlines():
-        r = json.loads(line)
+    for r in read_metrics(run / "metrics.jsonl")[0]:
         if r.get("eval_return") is not None and r["env_steps"] >= (1 - LATE) * budget:
             by_seed.setdefault(r["seed"], []).append(float(r["eval_return"]))
     est = iqm_estimate([sum(v) / len(v) for _, v in sorted(by_seed.items())])
@@ -125,9 +123,8 @@ def main(argv: list[str] | None = None) -> None:
         if not (d / "summary.json").exists():
             wall = cli(["compare", "--algos", *algos, "--env", a.minatar_env, "--total-timesteps",
                         str(a.minatar_steps), *seeds, "--out", str(d)], log)
-        cli(["report", str(d), "--no-aggregate", "--out", str(d / "report")], log)
         runs = json.loads((d / "summary.json").read_text())["runs"]
-        table = rows(d / "report")
+        table = rows(d)  # compare writes its own report (report.json, summary.md, figures) into d
         for r in table:
             r["late_eval"] = late_eval(d / r["algo"], a.minatar_steps)
         if part == "minatar-fresh":  # + PQN at the tuned point, same seeds
