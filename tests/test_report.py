@@ -443,6 +443,19 @@ def real_sweep(tmp_path_factory):
     return out
 
 
+def test_report_inside_a_compare_folder_is_not_a_run(tmp_path, capsys):
+    """``report CMP --out CMP/report`` and then ``report CMP`` again: the report's own folder (summary.json,
+    report.json, no metrics.jsonl) is output, not a third run; a run folder without metrics.jsonl still fails."""
+    cmp_dir = make_compare(tmp_path / "cmp", [("dqn", "CartPole-v1", RAMP), ("ppo", "CartPole-v1", RAMP)])
+    for _ in range(2):
+        main(["report", str(cmp_dir), "--out", str(cmp_dir / "report")])
+        assert [p.name for p in find_run_dirs([cmp_dir])] == ["dqn", "ppo"]
+    assert (cmp_dir / "report" / "report.json").exists() and (cmp_dir / "report" / "summary.json").exists()
+    (cmp_dir / "ppo" / "metrics.jsonl").unlink()
+    with pytest.raises(ValueError, match="ppo: not a complete run folder"):
+        find_run_dirs([cmp_dir])
+
+
 def test_load_runs_columns_and_rows(real_sweep, tmp_path):
     pytest.importorskip("pandas")
     import jaxrl_policy

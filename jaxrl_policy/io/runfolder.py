@@ -154,7 +154,10 @@ def _expand(p: Path) -> list[Path]:
         doc = read_json(p / "summary.json")
         if isinstance(doc, dict) and "runs" in doc:  # a compare folder: its runs are its sub-folders
             order = [r.get("algo") for r in doc["runs"] if isinstance(r, dict)]
-            subs = sorted((q.parent for q in p.glob("*/summary.json")),
+            # a report written inside the compare folder (``report CMP --out CMP/report``) also has a
+            # summary.json: its report.json and the absence of metrics.jsonl mark it as output, not a run
+            subs = sorted((q.parent for q in p.glob("*/summary.json")
+                           if not ((q.parent / "report.json").exists() and not (q.parent / "metrics.jsonl").exists())),
                           key=lambda q: (order.index(q.name) if q.name in order else len(order), q.name))
             if not subs:
                 raise ValueError(f"{p}: a compare folder (summary.json with \"runs\") without run folders "
