@@ -20,6 +20,10 @@ for PPO (rejax's config, 10⁶), SAC and TD3 (rejax, 10⁴), with rejax beside t
 the four MinAtar games at 10⁶ × 5 seeds, the spectrum's fourth learner there. ``--full``: MinAtar at 10⁷ and
 Brax ant / halfcheetah at Brax's own scale (preset brax: 2048 envs, 9.8·10⁶ steps, the published budget).
 
+Once the twenty runs it needs have finished, the five-task spectrum comparison (CartPole, Acrobot, Breakout,
+SpaceInvaders, Asterix × PPO, V-trace, PQN, DQN: the README's headline) is ``jaxrl-policy report`` over the
+table's own runs, into OUT/five-tasks, with its section of docs/references.md and docs/references-five-tasks.png.
+
 Rows run in order (the fast ones first) and each one is skipped when its run folder already has a summary.json,
 so an interrupted run continues; results.json, commands.txt and docs/references.md are rewritten after every
 row, so nothing finished is lost. This file imports only the standard library at the top: ``_peer-*`` modes run
@@ -43,6 +47,11 @@ PEERS = (ROOT / ".." / "shared" / "peers").resolve()
 DOC = ROOT / "docs" / "references.md"
 MINATAR = ("Breakout-MinAtar", "SpaceInvaders-MinAtar", "Asterix-MinAtar", "Freeway-MinAtar")
 CLASSIC = ("CartPole-v1", "Acrobot-v1")
+# The five-task spectrum comparison (the README's headline; the tasks of experiments/headline.py): the table's own
+# runs, on-policy to off-policy, reported together by ``jaxrl-policy report`` (nothing is run for it)
+FIVE_TASKS = ("CartPole-v1", "Acrobot-v1", "Breakout-MinAtar", "SpaceInvaders-MinAtar", "Asterix-MinAtar")
+SPECTRUM = ("ppo", "vtrace", "pqn", "dqn")
+NAMES = {"ppo": "PPO", "vtrace": "V-trace", "pqn": "PQN", "dqn": "DQN"}
 
 # gymnax-blines's MinAtar PPO (presets.GYMNAX_BLINES_MINATAR_PPO) in purejaxrl's ppo.py config keys
 PUREJAXRL_GB = dict(LR=5e-4, NUM_ENVS=64, NUM_STEPS=128, UPDATE_EPOCHS=4, NUM_MINIBATCHES=8, GAMMA=0.999,
@@ -127,6 +136,89 @@ def rows(full: bool) -> list[Row]:
     for env in MINATAR:  # the spectrum's fourth learner on the same games (no published reference: our default)
         out.append(Row("spectrum", "vtrace", env, None, 1_000_000, m))
     return out
+
+
+def five_task_rows(rs: list[Row]) -> list[Row]:
+    """The comparison's runs: per task of FIVE_TASKS and learner of SPECTRUM, the table's first row for it (the
+    published configuration where one exists: CleanRL's DQN on classic control, not purejaxrl's layout)."""
+    out = []
+    for env in FIVE_TASKS:
+        for algo in SPECTRUM:
+            r = next((r for r in rs if r.env == env and r.algo == algo), None)
+            if r is not None:
+                out.append(r)
+    return out
+
+
+def five_tasks(out: Path, log: Path, rs: list[Row], figures_to: Path | None) -> str:
+    """Report the five-task comparison over the table's runs (``jaxrl-policy report``, into OUT/five-tasks) when
+    all of them have finished, and return its Markdown section (what is missing, otherwise)."""
+    want = five_task_rows(rs)
+    missing = [r.key for r in want if not (out / r.key / "summary.json").exists()]
+    if missing or len(want) != len(FIVE_TASKS) * len(SPECTRUM):
+        return (f"Not reported yet: {len(missing)} of its {len(want)} runs have not finished "
+                f"({', '.join(missing)}).\n")
+    dest = out / "five-tasks"
+    args = ["report", *[str(out / r.key) for r in want], "--out", str(dest)]
+    log_line(log, "jaxrl-policy " + " ".join(shlex.quote(a) for a in args))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+    rep = json.loads((dest / "report.json").read_text())
+    summaries = {r.key: json.loads((out / r.key / "summary.json").read_text()) for r in want}
+    if figures_to is not None:
+        if (dest / "final_scores.png").exists():  # (the learning curves, returns.png, stay in OUT/five-tasks: 0.5 MB)
+            (figures_to / "references-five-tasks.png").write_bytes((dest / "final_scores.png").read_bytes())
+    return five_tasks_md(rep, want, summaries, dest)
+
+
+def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any], out_dir: Path) -> str:
+    """The comparison's tables from report.json: final greedy evaluation per task × learner, then env steps to the
+    report's threshold, AUC and wall time (IQM [95% CI] over seeds; the normalised aggregate over the tasks)."""
+    cells = {(c["task"], c["algo"]): c for c in rep["cells"]}
+    agg = {a["label"]: a for a in rep["aggregate"]}
+    by = {(r.env, r.algo): r for r in want}
+    head = "| task | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|" + "--:|" * len(SPECTRUM) + "\n"
+
+    def cfg(r: Row) -> str:
+        return f"{r.preset or 'our default'} at {fmt_steps(r.steps)}"
+
+    lines = [f"| {env} | " + " | ".join(fmt_est(cells[(env, a)]["final_eval_return"]) for a in SPECTRUM) + " |"
+             for env in FIVE_TASKS]
+    lines.append("| aggregate, normalised (0 random, 1 gymnax's PPO) | "
+                 + " | ".join(fmt_est2(agg[a]["final_eval_return"]) if a in agg else "—" for a in SPECTRUM) + " |")
+    score = head + "\n".join(lines) + "\n"
+
+    def steps(c: dict[str, Any]) -> str:  # report.json: [point, low, high], "inf" = not reached in the budget
+        point = c["steps_to_threshold_iqm"][0]
+        reached = sum(1 for v in c["steps_to_threshold"] if isinstance(v, (int, float)))
+        mid = f"> {c['budget_env_steps']:,.0f}" if point == "inf" else f"{point:,.0f}"
+        return f"{mid} ({reached}/{c['seeds']})"
+
+    eff_head = ("| task (threshold) | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|"
+                + "--:|" * len(SPECTRUM) + "\n")
+    eff = [f"| {env} (≥ {fmt(rep['thresholds'][env])}) | "
+           + " | ".join(steps(cells[(env, a)]) for a in SPECTRUM) + " |" for env in FIVE_TASKS]
+    wall = ["| wall s, all tasks (seeds vmapped per run) | "
+            + " | ".join(f"{sum(summaries[r.key].get('wall_s') or 0 for r in want if r.algo == a):,.0f}"
+                         for a in SPECTRUM) + " |"]
+    def family(a: str, envs: tuple[str, ...]) -> str:
+        return ", ".join(dict.fromkeys(cfg(by[(e, a)]) for e in envs))
+
+    configs = "; ".join(f"{NAMES[a]}: {family(a, FIVE_TASKS[:2])} on classic control, {family(a, FIVE_TASKS[2:])} on "
+                        "MinAtar" for a in SPECTRUM)
+    return ("Final greedy evaluation (IQM [95% CI] over seeds: 10 on classic control, 5 on MinAtar), each learner "
+            f"at the table's configuration for it ({configs}):\n\n" + score
+            + "\nEnv steps to the report's threshold (half-way from a random policy to gymnax's PPO checkpoint; IQM "
+            "over seeds, runs that reached it / seeds) and the wall time of the runs:\n\n"
+            + eff_head + "\n".join(eff + wall) + "\n\n"
+            f"`jaxrl-policy report` over these {len(want)} run folders, `--out {out_dir}` (the command is in "
+            "commands.txt; its summary.md adds AUC, probability of improvement and performance profiles).\n")
+
+
+def fmt_est2(e: dict[str, Any] | None) -> str:
+    if not e or e.get("n", 0) == 0:
+        return "—"
+    return f"{fmt(e['iqm'], 2)} [{fmt(e['ci'][0], 2)}, {fmt(e['ci'][1], 2)}]"
 
 
 def smoke(r: Row) -> Row:
@@ -425,6 +517,7 @@ def main(argv: list[str] | None = None) -> None:
     res_file, log = a.out / "results.json", a.out / "commands.txt"
     if a.docs_only:
         write_docs(json.loads(res_file.read_text()), a.doc)
+        write_five(a, log)
         print(f"wrote {a.doc}")
         return
     from jaxrl_policy.io.metadata import run_metadata
@@ -460,7 +553,17 @@ def main(argv: list[str] | None = None) -> None:
         write_docs(doc, a.doc)
         print(f"  {r.key}: eval {fmt_est(ours['eval'])}, train {fmt_est(ours['train'])} "
               f"({time.perf_counter() - t:.0f}s)", flush=True)
+    write_five(a, log)
     print(f"wrote {res_file}, {log}, {a.doc} ({time.perf_counter() - t0:.0f}s)")
+
+
+def write_five(a: argparse.Namespace, log: Path) -> None:
+    """The five-task comparison's section of the doc (CPU-sized table only: ``--full`` has no classic rows)."""
+    if a.full:
+        return
+    rs = [smoke(r) for r in rows(False)] if a.smoke else rows(False)
+    md = five_tasks(a.out, log, rs, None if a.smoke else a.doc.parent)
+    a.doc.write_text(replace_section(a.doc.read_text(), "five", md))
 
 
 if __name__ == "__main__":
