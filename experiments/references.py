@@ -400,9 +400,12 @@ def replace_section(text: str, name: str, body: str) -> str:
 def write_docs(doc: dict[str, Any], out_doc: Path) -> None:
     text = out_doc.read_text() if out_doc.exists() else "# References: our results beside published ones\n"
     m = doc["machine"]
-    when = (f"Run {doc['date'][:10]} on {m.get('cpu', '?')} ({m.get('cores', '?')} cores, {m.get('backend')}), "
-            f"jax {m.get('jax_version')}, command `{doc['command']}`; "
-            f"{sum(1 for r in doc['rows'])} rows, {fmt(doc.get('wall_s'), 0)} s in all.\n\n")
+    first, last = doc.get("first_date", doc["date"])[:10], doc["date"][:10]
+    when = (f"Run {first if first == last else first + ' to ' + last} on {m.get('cpu', '?')} "
+            f"({m.get('cores', '?')} cores, {m.get('backend')}), jax {m.get('jax_version')}, over several resumed "
+            "invocations of the script (each row's command is under [Commands](#commands), every command it ran in "
+            f"commands.txt; the last invocation: `{doc['command']}`); {sum(1 for r in doc['rows'])} rows, "
+            f"{fmt(doc.get('wall_s'), 0)} s in all.\n\n")
     text = replace_section(text, "table", when + table(doc["rows"]))
     text = replace_section(text, "commands", commands_md(doc["rows"]))
     text = replace_section(text, "presets", presets_md())
@@ -526,7 +529,9 @@ def main(argv: list[str] | None = None) -> None:
     if a.smoke:  # the script's own plumbing, in minutes: tiny budgets, 2 seeds (not a result)
         todo = [smoke(r) for r in todo]
     doc: dict[str, Any] = json.loads(res_file.read_text()) if res_file.exists() else {"rows": []}
-    doc.update(machine=run_metadata(), date=_dt.datetime.now().isoformat(timespec="seconds"),
+    now = _dt.datetime.now().isoformat(timespec="seconds")
+    doc.setdefault("first_date", doc.get("date", now))  # the table is built over several invocations (resumed)
+    doc.update(machine=run_metadata(), date=now,
                command="python experiments/references.py " + " ".join(shlex.quote(x) for x in argv))
     t0 = time.perf_counter()
     for r in todo:  # (a finished run or peer is read back, not rerun: run_ours and run_peer keep their files)
