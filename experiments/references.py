@@ -151,13 +151,14 @@ def five_task_rows(rs: list[Row]) -> list[Row]:
 
 
 def five_tasks(out: Path, log: Path, rs: list[Row], figures_to: Path | None) -> str:
-    """Report the five-task comparison over the table's runs (``jaxrl-policy report``, into OUT/five-tasks) when
-    all of them have finished, and return its Markdown section (what is missing, otherwise)."""
-    want = five_task_rows(rs)
-    missing = [r.key for r in want if not (out / r.key / "summary.json").exists()]
-    if missing or len(want) != len(FIVE_TASKS) * len(SPECTRUM):
-        return (f"Not reported yet: {len(missing)} of its {len(want)} runs have not finished "
-                f"({', '.join(missing)}).\n")
+    """Report the five-task comparison over the table's finished runs (``jaxrl-policy report``, into
+    OUT/five-tasks) and return its Markdown section; runs not finished yet are named and shown as "not run" (the
+    normalised aggregate then leaves out a learner that misses a task, as ``report`` does)."""
+    every = five_task_rows(rs)
+    want = [r for r in every if (out / r.key / "summary.json").exists()]
+    missing = [r.key for r in every if r not in want]
+    if not want:
+        return f"Not reported yet: none of its {len(every)} runs has finished.\n"
     dest = out / "five-tasks"
     args = ["report", *[str(out / r.key) for r in want], "--out", str(dest)]
     log_line(log, "jaxrl-policy " + " ".join(shlex.quote(a) for a in args))
@@ -168,7 +169,9 @@ def five_tasks(out: Path, log: Path, rs: list[Row], figures_to: Path | None) -> 
     if figures_to is not None:
         if (dest / "final_scores.png").exists():  # (the learning curves, returns.png, stay in OUT/five-tasks: 0.5 MB)
             (figures_to / "references-five-tasks.png").write_bytes((dest / "final_scores.png").read_bytes())
-    return five_tasks_md(rep, want, summaries, dest)
+    md = five_tasks_md(rep, every, summaries, dest)
+    return md + (f"\nNot run yet ({len(missing)} of {len(every)}; the script runs them when resumed): "
+                 f"{', '.join(missing)}.\n" if missing else "")
 
 
 def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any], out_dir: Path) -> str:
@@ -177,18 +180,26 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
     cells = {(c["task"], c["algo"]): c for c in rep["cells"]}
     agg = {a["label"]: a for a in rep["aggregate"]}
     by = {(r.env, r.algo): r for r in want}
+    by_key = {r.key: r for r in want}
+    not_run = {"final_eval_return": None, "steps_to_threshold_iqm": None}
+
+    def cell(env: str, a: str) -> dict[str, Any]:
+        return cells.get((env, a), not_run)
     head = "| task | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|" + "--:|" * len(SPECTRUM) + "\n"
 
     def cfg(r: Row) -> str:
         return f"{r.preset or 'our default'} at {fmt_steps(r.steps)}"
 
-    lines = [f"| {env} | " + " | ".join(fmt_est(cells[(env, a)]["final_eval_return"]) for a in SPECTRUM) + " |"
+    lines = [f"| {env} | " + " | ".join(fmt_est(cell(env, a)["final_eval_return"]) if (env, a) in cells else "not run"
+                                        for a in SPECTRUM) + " |"
              for env in FIVE_TASKS]
     lines.append("| aggregate, normalised (0 random, 1 gymnax's PPO) | "
                  + " | ".join(fmt_est2(agg[a]["final_eval_return"]) if a in agg else "—" for a in SPECTRUM) + " |")
     score = head + "\n".join(lines) + "\n"
 
     def steps(c: dict[str, Any]) -> str:  # report.json: [point, low, high], "inf" = not reached in the budget
+        if c["steps_to_threshold_iqm"] is None:
+            return "—"
         point = c["steps_to_threshold_iqm"][0]
         reached = sum(1 for v in c["steps_to_threshold"] if isinstance(v, (int, float)))
         mid = f"> {c['budget_env_steps']:,.0f}" if point == "inf" else f"{point:,.0f}"
@@ -196,11 +207,12 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
 
     eff_head = ("| task (threshold) | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|"
                 + "--:|" * len(SPECTRUM) + "\n")
-    eff = [f"| {env} (≥ {fmt(rep['thresholds'][env])}) | "
-           + " | ".join(steps(cells[(env, a)]) for a in SPECTRUM) + " |" for env in FIVE_TASKS]
-    wall = ["| wall s, all tasks (seeds vmapped per run) | "
-            + " | ".join(f"{sum(summaries[r.key].get('wall_s') or 0 for r in want if r.algo == a):,.0f}"
+    eff = [f"| {env} (≥ {fmt(rep['thresholds'].get(env))}) | "
+           + " | ".join(steps(cell(env, a)) for a in SPECTRUM) + " |" for env in FIVE_TASKS]
+    wall = ["| wall s of the runs above (seeds vmapped in each) | "
+            + " | ".join(f"{sum(s.get('wall_s') or 0 for k, s in summaries.items() if by_key[k].algo == a):,.0f}"
                          for a in SPECTRUM) + " |"]
+
     def family(a: str, envs: tuple[str, ...]) -> str:
         return ", ".join(dict.fromkeys(cfg(by[(e, a)]) for e in envs))
 
@@ -211,7 +223,7 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
             + "\nEnv steps to the report's threshold (half-way from a random policy to gymnax's PPO checkpoint; IQM "
             "over seeds, runs that reached it / seeds) and the wall time of the runs:\n\n"
             + eff_head + "\n".join(eff + wall) + "\n\n"
-            f"`jaxrl-policy report` over these {len(want)} run folders, `--out {out_dir}` (the command is in "
+            f"`jaxrl-policy report` over these {len(summaries)} run folders, `--out {out_dir}` (the command is in "
             "commands.txt; its summary.md adds AUC, probability of improvement and performance profiles).\n")
 
 
