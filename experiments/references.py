@@ -221,7 +221,9 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
     return ("Final greedy evaluation (IQM [95% CI] over seeds: 10 on classic control, 5 on MinAtar), each learner "
             f"at the table's configuration for it ({configs}):\n\n" + score
             + "\nEnv steps to the report's threshold (half-way from a random policy to gymnax's PPO checkpoint; IQM "
-            "over seeds, runs that reached it / seeds) and the wall time of the runs:\n\n"
+            "over seeds, runs that reached it / seeds) and the wall time of the runs as they ran (the rows shared the "
+            "machine with other jobs to different degrees: a cost, not a speed comparison; speed is in "
+            "[throughput](throughput.md)):\n\n"
             + eff_head + "\n".join(eff + wall) + "\n\n"
             f"`jaxrl-policy report` over these {len(summaries)} run folders, `--out {out_dir}` (the command is in "
             "commands.txt; its summary.md adds AUC, probability of improvement and performance profiles).\n")
