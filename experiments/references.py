@@ -411,6 +411,11 @@ def replace_section(text: str, name: str, body: str) -> str:
     return f"{a}{start}\n{body}{end}{b}"
 
 
+def wall_of(results: list[dict[str, Any]]) -> float:
+    """The rows' run time: each run's own wall_s (an invocation's clock would miss rows run by another one)."""
+    return sum((r["ours"].get("wall_s") or 0) + sum(p.get("wall_s") or 0 for p in r["peers"]) for r in results)
+
+
 def write_docs(doc: dict[str, Any], out_doc: Path) -> None:
     text = out_doc.read_text() if out_doc.exists() else "# References: our results beside published ones\n"
     m = doc["machine"]
@@ -419,7 +424,7 @@ def write_docs(doc: dict[str, Any], out_doc: Path) -> None:
             f"({m.get('cores', '?')} cores, {m.get('backend')}), jax {m.get('jax_version')}, over several resumed "
             "invocations of the script (each row's command is under [Commands](#commands), every command it ran in "
             f"commands.txt; the last invocation: `{doc['command']}`); {sum(1 for r in doc['rows'])} rows, "
-            f"{fmt(doc.get('wall_s'), 0)} s in all.\n\n")
+            f"{fmt(wall_of(doc['rows']), 0)} s of runs in all (ours and the peers', as they ran).\n\n")
     text = replace_section(text, "table", when + table(doc["rows"]))
     text = replace_section(text, "commands", commands_md(doc["rows"]))
     text = replace_section(text, "presets", presets_md())
