@@ -20,9 +20,9 @@ for PPO (rejax's config, 10⁶), SAC and TD3 (rejax, 10⁴), with rejax beside t
 the four MinAtar games at 10⁶ × 5 seeds, the spectrum's fourth learner there. ``--full``: MinAtar at 10⁷ and
 Brax ant / halfcheetah at Brax's own scale (preset brax: 2048 envs, 9.8·10⁶ steps, the published budget).
 
-Once the twenty runs it needs have finished, the five-task spectrum comparison (CartPole, Acrobot, Breakout,
-SpaceInvaders, Asterix × PPO, V-trace, PQN, DQN: the README's headline) is ``jaxrl-policy report`` over the
-table's own runs, into OUT/five-tasks, with its section of docs/references.md and docs/references-five-tasks.png.
+After the rows, the five-task spectrum comparison (CartPole, Acrobot, Breakout, SpaceInvaders, Asterix × PPO,
+V-trace, PQN, DQN: the README's headline) is ``jaxrl-policy report`` over those of the table's own twenty runs that
+have finished, into OUT/five-tasks, with its section of docs/references.md and docs/references-five-tasks.png.
 
 Rows run in order (the fast ones first) and each one is skipped when its run folder already has a summary.json,
 so an interrupted run continues; results.json, commands.txt and docs/references.md are rewritten after every
@@ -160,10 +160,7 @@ def five_tasks(out: Path, log: Path, rs: list[Row], figures_to: Path | None) -> 
     if not want:
         return f"Not reported yet: none of its {len(every)} runs has finished.\n"
     dest = out / "five-tasks"
-    args = ["report", *[str(out / r.key) for r in want], "--out", str(dest)]
-    log_line(log, "jaxrl-policy " + " ".join(shlex.quote(a) for a in args))
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", *args], check=True, env=env, stdout=subprocess.DEVNULL)
+    run_cli(["report", *[str(out / r.key) for r in want], "--out", str(dest)], log, stdout=subprocess.DEVNULL)
     rep = json.loads((dest / "report.json").read_text())
     summaries = {r.key: json.loads((out / r.key / "summary.json").read_text()) for r in want}
     if figures_to is not None:
@@ -174,31 +171,27 @@ def five_tasks(out: Path, log: Path, rs: list[Row], figures_to: Path | None) -> 
                  f"{', '.join(missing)}.\n" if missing else "")
 
 
-def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any], out_dir: Path) -> str:
+def five_tasks_md(rep: dict[str, Any], every: list[Row], summaries: dict[str, Any], out_dir: Path) -> str:
     """The comparison's tables from report.json: final greedy evaluation per task × learner, then env steps to the
     report's threshold, AUC and wall time (IQM [95% CI] over seeds; the normalised aggregate over the tasks)."""
     cells = {(c["task"], c["algo"]): c for c in rep["cells"]}
     agg = {a["label"]: a for a in rep["aggregate"]}
-    by = {(r.env, r.algo): r for r in want}
-    by_key = {r.key: r for r in want}
-    not_run = {"final_eval_return": None, "steps_to_threshold_iqm": None}
-
-    def cell(env: str, a: str) -> dict[str, Any]:
-        return cells.get((env, a), not_run)
+    by = {(r.env, r.algo): r for r in every}
+    by_key = {r.key: r for r in every}
     head = "| task | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|" + "--:|" * len(SPECTRUM) + "\n"
 
     def cfg(r: Row) -> str:
         return f"{r.preset or 'our default'} at {fmt_steps(r.steps)}"
 
-    lines = [f"| {env} | " + " | ".join(fmt_est(cell(env, a)["final_eval_return"]) if (env, a) in cells else "not run"
-                                        for a in SPECTRUM) + " |"
+    lines = [f"| {env} | " + " | ".join(fmt_est(cells[(env, a)]["final_eval_return"]) if (env, a) in cells
+                                        else "not run" for a in SPECTRUM) + " |"
              for env in FIVE_TASKS]
     lines.append("| aggregate, normalised (0 random, 1 gymnax's PPO) | "
-                 + " | ".join(fmt_est2(agg[a]["final_eval_return"]) if a in agg else "—" for a in SPECTRUM) + " |")
+                 + " | ".join(fmt_est(agg[a]["final_eval_return"], 2) if a in agg else "—" for a in SPECTRUM) + " |")
     score = head + "\n".join(lines) + "\n"
 
-    def steps(c: dict[str, Any]) -> str:  # report.json: [point, low, high], "inf" = not reached in the budget
-        if c["steps_to_threshold_iqm"] is None:
+    def steps(c: dict[str, Any] | None) -> str:  # report.json: [point, low, high], "inf" = not reached in the budget
+        if c is None or c["steps_to_threshold_iqm"] is None:
             return "—"
         point = c["steps_to_threshold_iqm"][0]
         reached = sum(1 for v in c["steps_to_threshold"] if isinstance(v, (int, float)))
@@ -208,7 +201,7 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
     eff_head = ("| task (threshold) | " + " | ".join(NAMES[a] for a in SPECTRUM) + " |\n|---|"
                 + "--:|" * len(SPECTRUM) + "\n")
     eff = [f"| {env} (≥ {fmt(rep['thresholds'].get(env))}) | "
-           + " | ".join(steps(cell(env, a)) for a in SPECTRUM) + " |" for env in FIVE_TASKS]
+           + " | ".join(steps(cells.get((env, a))) for a in SPECTRUM) + " |" for env in FIVE_TASKS]
     wall = ["| wall s of the runs above (seeds vmapped in each) | "
             + " | ".join(f"{sum(s.get('wall_s') or 0 for k, s in summaries.items() if by_key[k].algo == a):,.0f}"
                          for a in SPECTRUM) + " |"]
@@ -227,12 +220,6 @@ def five_tasks_md(rep: dict[str, Any], want: list[Row], summaries: dict[str, Any
             + eff_head + "\n".join(eff + wall) + "\n\n"
             f"`jaxrl-policy report` over these {len(summaries)} run folders, `--out {out_dir}` (the command is in "
             "commands.txt; its summary.md adds AUC, probability of improvement and performance profiles).\n")
-
-
-def fmt_est2(e: dict[str, Any] | None) -> str:
-    if not e or e.get("n", 0) == 0:
-        return "—"
-    return f"{fmt(e['iqm'], 2)} [{fmt(e['ci'][0], 2)}, {fmt(e['ci'][1], 2)}]"
 
 
 def smoke(r: Row) -> Row:
@@ -267,13 +254,17 @@ def train_command(r: Row, out: Path) -> list[str]:
                    "--quiet", "--overwrite", "--out", str(out), *r.flags]
 
 
+def run_cli(args: list[str], log: Path, **kw: Any) -> None:
+    """One ``jaxrl-policy`` command in a subprocess (this checkout's package first), logged in commands.txt."""
+    log_line(log, "jaxrl-policy " + " ".join(shlex.quote(a) for a in args))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", *args], check=True, env=env, **kw)
+
+
 def run_ours(r: Row, out: Path, log: Path) -> dict[str, Any]:
     d = out / r.key
     if not (d / "summary.json").exists():
-        args = train_command(r, d)
-        log_line(log, "jaxrl-policy " + " ".join(shlex.quote(a) for a in args))
-        env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-        subprocess.run([sys.executable, "-m", "jaxrl_policy.cli", *args], check=True, env=env)
+        run_cli(train_command(r, d), log)
     s = json.loads((d / "summary.json").read_text())
     return {"command": "jaxrl-policy " + " ".join(shlex.quote(a) for a in train_command(r, d)), "out": str(d),
             "eval": _estimate(s["final_eval_return"]), "train": _estimate(s["final_return"]),
@@ -339,10 +330,10 @@ def fmt(x: float | None, nd: int = 1) -> str:
     return s.replace("-", "−")
 
 
-def fmt_est(e: dict[str, Any] | None) -> str:
+def fmt_est(e: dict[str, Any] | None, nd: int = 1) -> str:
     if not e or e.get("n", 0) == 0:
         return "—"
-    return f"{fmt(e['iqm'])} [{fmt(e['ci'][0])}, {fmt(e['ci'][1])}]"
+    return f"{fmt(e['iqm'], nd)} [{fmt(e['ci'][0], nd)}, {fmt(e['ci'][1], nd)}]"
 
 
 def fmt_steps(n: int) -> str:

@@ -443,7 +443,7 @@ def real_sweep(tmp_path_factory):
     return out
 
 
-def test_report_inside_a_compare_folder_is_not_a_run(tmp_path, capsys):
+def test_report_inside_a_compare_folder_is_not_a_run(tmp_path):
     """``report CMP --out CMP/report`` and then ``report CMP`` again: the report's own folder (summary.json,
     report.json, no metrics.jsonl) is output, not a third run; a run folder without metrics.jsonl still fails."""
     cmp_dir = make_compare(tmp_path / "cmp", [("dqn", "CartPole-v1", RAMP), ("ppo", "CartPole-v1", RAMP)])
