@@ -32,6 +32,7 @@ it under the peers' own Python.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as _dt
 import json
 import os
@@ -39,6 +40,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -109,7 +111,8 @@ def rows(full: bool) -> list[Row]:
         out.append(Row("classic", "dqn", env, "purejaxrl", steps, n, peers=(Peer("purejaxrl", ("--algo", "dqn", *pj),
                                                                               "train"),)))
         out.append(Row("classic", "vtrace", env, None, steps, n))
-        rj = ("--algo", "pqn", "--env", env, "--seeds", str(n), "--total-timesteps", "524288", "--repeats", "1")
+        rj: tuple[str, ...] = ("--algo", "pqn", "--env", env, "--seeds", str(n), "--total-timesteps", "524288",
+                               "--repeats", "1")
         if env != "CartPole-v1":  # run_rejax.py has rejax's CartPole PQN config built in; Acrobot's is the same
             rj += ("--config", json.dumps(REJAX_PQN_CLASSIC))
         out.append(Row("classic", "pqn", env, "rejax", 524_288, n, peers=(Peer("rejax", rj, "eval"),)))
@@ -232,7 +235,7 @@ def smoke(r: Row) -> Row:
             if x == "--total-timesteps":
                 out[i + 1] = str(int(float(out[i + 1]) // 50))
         return tuple(out)
-    flags = ("--learning-starts", "1000") if r.algo in ("dqn", "sac", "td3") else ()
+    flags: tuple[str, ...] = ("--learning-starts", "1000") if r.algo in ("dqn", "sac", "td3") else ()
     if r.algo in ("dqn", "sac", "td3"):
         flags += ("--buffer-size", "5000") if r.algo == "dqn" else ()
     return r._replace(steps=max(r.steps // 50, 8192 if r.algo != "sac" and r.algo != "td3" else 2000), seeds=2,
@@ -538,11 +541,9 @@ def main(argv: list[str] | None = None) -> None:
             and (a.algos is None or r.algo in a.algos) and (a.envs is None or r.env in a.envs)]
     if a.smoke:  # the script's own plumbing, in minutes: tiny budgets, 2 seeds (not a result)
         todo = [smoke(r) for r in todo]
-    doc: dict[str, Any] = json.loads(res_file.read_text()) if res_file.exists() else {"rows": []}
-    now = _dt.datetime.now().isoformat(timespec="seconds")
-    doc.setdefault("first_date", doc.get("date", now))  # the table is built over several invocations (resumed)
-    doc.update(machine=run_metadata(), date=now,
-               command="python experiments/references.py " + " ".join(shlex.quote(x) for x in argv))
+    header = dict(machine=run_metadata(), date=_dt.datetime.now().isoformat(timespec="seconds"),
+                  command="python experiments/references.py " + " ".join(shlex.quote(x) for x in argv))
+    order = {x.key: i for i, x in enumerate(rows(a.full))}
     t0 = time.perf_counter()
     for r in todo:  # (a finished run or peer is read back, not rerun: run_ours and run_peer keep their files)
         t = time.perf_counter()
@@ -560,16 +561,42 @@ def main(argv: list[str] | None = None) -> None:
                     print(f"peer {pe.name} failed: {(e.stderr or '')[-2000:]}", file=sys.stderr)
         entry = {"key": r.key, "group": r.group, "algo": r.algo, "env": r.env, "preset": r.preset, "steps": r.steps,
                  "seeds": r.seeds, "ours": ours, "peers": peers, "published": published_for(r)}
-        doc["rows"] = [x for x in doc["rows"] if x["key"] != r.key] + [entry]
-        order = {x.key: i for i, x in enumerate(rows(a.full))}
-        doc["rows"].sort(key=lambda x: order.get(x["key"], 1 << 30))
-        doc["wall_s"] = round((doc.get("wall_s") or 0) + time.perf_counter() - t, 1)
-        res_file.write_text(json.dumps(doc, indent=1))
-        write_docs(doc, a.doc)
+        with locked(res_file):  # the doc is written from the merged results, under the same lock
+            write_docs(merge_row(res_file, entry, header, time.perf_counter() - t, order), a.doc)
         print(f"  {r.key}: eval {fmt_est(ours['eval'])}, train {fmt_est(ours['train'])} "
               f"({time.perf_counter() - t:.0f}s)", flush=True)
     write_five(a, log)
     print(f"wrote {res_file}, {log}, {a.doc} ({time.perf_counter() - t0:.0f}s)")
+
+
+@contextlib.contextmanager
+def locked(res_file: Path) -> Iterator[None]:
+    """An exclusive lock beside results.json (``results.json.lock``), held while a row is merged and the doc
+    rewritten: two invocations side by side (two rows at a time on 2 cores) then keep each other's rows."""
+    import fcntl  # POSIX; imported here so that the _peer-* modes need nothing more than they do
+    with open(res_file.with_name(res_file.name + ".lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lk, fcntl.LOCK_UN)
+
+
+def merge_row(res_file: Path, entry: dict[str, Any], header: dict[str, Any], dt: float,
+              order: dict[str, int]) -> dict[str, Any]:
+    """Re-read results.json, put ``entry`` in (replacing its key), write it back whole (temporary file, then an
+    atomic rename, so a crash never leaves half a file). Call it under ``locked``: the file is read here, not
+    kept from the start of the invocation, so a row another invocation finished in the meantime stays."""
+    doc: dict[str, Any] = json.loads(res_file.read_text()) if res_file.exists() else {"rows": []}
+    doc.setdefault("first_date", doc.get("date", header["date"]))  # the table is built over several invocations
+    doc.update(header)
+    doc["rows"] = sorted([x for x in doc["rows"] if x["key"] != entry["key"]] + [entry],
+                         key=lambda x: order.get(x["key"], 1 << 30))
+    doc["wall_s"] = round((doc.get("wall_s") or 0) + dt, 1)
+    tmp = res_file.with_name(f"{res_file.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1))
+    os.replace(tmp, res_file)
+    return doc
 
 
 def write_five(a: argparse.Namespace, log: Path) -> None:
@@ -577,8 +604,9 @@ def write_five(a: argparse.Namespace, log: Path) -> None:
     if a.full:
         return
     rs = [smoke(r) for r in rows(False)] if a.smoke else rows(False)
-    md = five_tasks(a.out, log, rs, None if a.smoke else a.doc.parent)
-    a.doc.write_text(replace_section(a.doc.read_text(), "five", md))
+    with locked(a.out / "results.json"):  # one report into OUT/five-tasks at a time
+        md = five_tasks(a.out, log, rs, None if a.smoke else a.doc.parent)
+        a.doc.write_text(replace_section(a.doc.read_text(), "five", md))
 
 
 if __name__ == "__main__":
