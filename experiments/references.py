@@ -21,8 +21,10 @@ the four MinAtar games at 10⁶ × 5 seeds, the spectrum's fourth learner there.
 Brax ant / halfcheetah at Brax's own scale (preset brax: 2048 envs, 9.8·10⁶ steps, the published budget).
 
 After the rows, the five-task spectrum comparison (CartPole, Acrobot, Breakout, SpaceInvaders, Asterix × PPO,
-V-trace, PQN, DQN: the README's headline) is ``jaxrl-policy report`` over those of the table's own twenty runs that
-have finished, into OUT/five-tasks, with its section of docs/references.md and docs/references-five-tasks.png.
+V-trace, PQN, DQN: the README's headline, all at 10⁶ env steps × 5 seeds) is ``jaxrl-policy report`` over those of
+its twenty runs that have finished, into OUT/five-tasks, with its section of docs/references.md and
+docs/references-five-tasks.png: on MinAtar the table's own runs, on classic control eight more at 10⁶ × 5 (group
+``five``, run last, the table's configurations at that budget; not in the table, which has them at 5·10⁵ × 10).
 
 Rows run in order (the fast ones first) and each one is skipped when its run folder already has a summary.json,
 so an interrupted run continues; results.json, commands.txt and docs/references.md are rewritten after every
@@ -83,10 +85,12 @@ class Row(NamedTuple):
     seeds: int
     flags: tuple[str, ...] = ()
     peers: tuple[Peer, ...] = ()
+    tag: str = ""  # tells apart two rows of one (algo, env, preset): the five-task comparison's 10⁶ runs
 
     @property
     def key(self) -> str:
-        return f"{self.algo}-{self.env}" + (f"-{self.preset}" if self.preset else "")
+        return (f"{self.algo}-{self.env}" + (f"-{self.preset}" if self.preset else "")
+                + (f"-{self.tag}" if self.tag else ""))
 
 
 def rows(full: bool) -> list[Row]:
@@ -138,16 +142,23 @@ def rows(full: bool) -> list[Row]:
         out.append(Row("minatar", "dqn", env, None, 1_000_000, m, flags=fresh))
     for env in MINATAR:  # the spectrum's fourth learner on the same games (no published reference: our default)
         out.append(Row("spectrum", "vtrace", env, None, 1_000_000, m))
+    # the five-task comparison at 10⁶ × 5 on classic control too (the classic rows above are at the published
+    # 5·10⁵ × 10): every task at one budget and seed count, so no task weighs more in its aggregate; not in the
+    # reference table (no published number at 10⁶)
+    for env in CLASSIC:
+        for algo, preset in (("ppo", "cleanrl"), ("vtrace", None), ("pqn", "rejax"), ("dqn", "cleanrl")):
+            out.append(Row("five", algo, env, preset, 1_000_000, m, tag="1e6"))
     return out
 
 
 def five_task_rows(rs: list[Row]) -> list[Row]:
-    """The comparison's runs: per task of FIVE_TASKS and learner of SPECTRUM, the table's first row for it (the
-    published configuration where one exists: CleanRL's DQN on classic control, not purejaxrl's layout)."""
+    """The comparison's runs: per task of FIVE_TASKS and learner of SPECTRUM, its own 10⁶ row (group "five") where
+    there is one, else the table's first row for it (MinAtar: the published configuration where one exists)."""
     out = []
+    ranked = [r for r in rs if r.group == "five"] + [r for r in rs if r.group != "five"]
     for env in FIVE_TASKS:
         for algo in SPECTRUM:
-            r = next((r for r in rs if r.env == env and r.algo == algo), None)
+            r = next((r for r in ranked if r.env == env and r.algo == algo), None)
             if r is not None:
                 out.append(r)
     return out
@@ -214,7 +225,8 @@ def five_tasks_md(rep: dict[str, Any], every: list[Row], summaries: dict[str, An
 
     configs = "; ".join(f"{NAMES[a]}: {family(a, FIVE_TASKS[:2])} on classic control, {family(a, FIVE_TASKS[2:])} on "
                         "MinAtar" for a in SPECTRUM)
-    return ("Final greedy evaluation (IQM [95% CI] over seeds: 10 on classic control, 5 on MinAtar), each learner "
+    seeds = sorted({r.seeds for r in every})
+    return (f"Final greedy evaluation (IQM [95% CI] over {' or '.join(map(str, seeds))} seeds), each learner "
             f"at the table's configuration for it ({configs}):\n\n" + score
             + "\nEnv steps to the report's threshold (half-way from a random policy to gymnax's PPO checkpoint; IQM "
             "over seeds, runs that reached it / seeds) and the wall time of the runs as they ran (the rows shared the "
@@ -413,13 +425,16 @@ def wall_of(results: list[dict[str, Any]]) -> float:
 def write_docs(doc: dict[str, Any], out_doc: Path) -> None:
     text = out_doc.read_text() if out_doc.exists() else "# References: our results beside published ones\n"
     m = doc["machine"]
+    shown = [r for r in doc["rows"] if r["group"] != "five"]  # the five-task comparison's own runs: its section
     first, last = doc.get("first_date", doc["date"])[:10], doc["date"][:10]
     when = (f"Run {first if first == last else first + ' to ' + last} on {m.get('cpu', '?')} "
             f"({m.get('cores', '?')} cores, {m.get('backend')}), jax {m.get('jax_version')}, over several resumed "
             "invocations of the script (each row's command is under [Commands](#commands), every command it ran in "
-            f"commands.txt; the last invocation: `{doc['command']}`); {sum(1 for r in doc['rows'])} rows, "
-            f"{fmt(wall_of(doc['rows']), 0)} s of runs in all (ours and the peers', as they ran).\n\n")
-    text = replace_section(text, "table", when + table(doc["rows"]))
+            f"commands.txt; the last invocation: `{doc['command']}`); {len(shown)} rows"
+            + (f" and the five-task comparison's {len(doc['rows']) - len(shown)} runs at 10⁶ (below)"
+               if len(shown) < len(doc["rows"]) else "")
+            + f", {fmt(wall_of(doc['rows']), 0)} s of runs in all (ours and the peers', as they ran).\n\n")
+    text = replace_section(text, "table", when + table(shown))
     text = replace_section(text, "commands", commands_md(doc["rows"]))
     text = replace_section(text, "presets", presets_md())
     out_doc.write_text(text)

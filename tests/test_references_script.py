@@ -61,3 +61,14 @@ def test_merge_row_replaces_its_key_and_keeps_the_table_order(tmp_path):
             doc = m.merge_row(res, {"key": key, "v": v}, header, 1.0, order)
     assert [(r["key"], r["v"]) for r in doc["rows"]] == [("a", 1), ("c", 2)]
     assert doc == json.loads(res.read_text()) and doc["first_date"] == "2026-12-06T05:00:00"
+
+
+def test_five_task_comparison_is_one_budget_and_seed_count():
+    """The five-task comparison takes its own 10⁶ × 5 classic-control runs, not the table's 5·10⁵ × 10 ones, so
+    every task has the same budget and seeds (and the same weight in its aggregate); MinAtar uses the table's."""
+    m = _load()
+    five = m.five_task_rows(m.rows(False))
+    assert [(r.env, r.algo) for r in five] == [(e, a) for e in m.FIVE_TASKS for a in m.SPECTRUM]
+    assert {(r.steps, r.seeds) for r in five} == {(1_000_000, 5)}
+    assert len({r.key for r in m.rows(False)}) == len(m.rows(False))  # every row has its own run folder
+    assert all(r.group == "five" for r in five if r.env in m.CLASSIC)
