@@ -1,4 +1,5 @@
-"""experiments/references.py's results.json: rows merged by invocations running side by side are all kept.
+"""experiments/references.py: rows merged into results.json by invocations running side by side are all kept;
+the five-task comparison's runs are at one budget and seed count.
 
 The script imports only the standard library at the top, so these tests load it without jax and run in seconds."""
 from __future__ import annotations
@@ -13,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "experiments" / "references.py"
 
 WRITER = """
-import importlib.util, sys, time
+import importlib.util, sys
 from pathlib import Path
 spec = importlib.util.spec_from_file_location("references", sys.argv[1])
 m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
